@@ -1,0 +1,83 @@
+// nabla/autograd.hpp — reverse-mode differentiation and gradient checking.
+//
+// Every op applied to a tensor with requires_grad records a node holding its
+// inputs, the values its VJP needs, and the VJP itself. backward() visits each
+// node once, in reverse topological order (an explicit stack, no recursion, so
+// deep graphs are safe), and accumulates into the .grad() of leaves.
+#pragma once
+
+#include <functional>
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+#include "nabla/tensor.hpp"
+
+namespace nabla {
+
+// Is graph recording on in this thread? (On by default.)
+bool is_grad_enabled() noexcept;
+void set_grad_enabled(bool enabled) noexcept;
+
+// RAII: disables recording in its scope (as torch::NoGradGuard).
+class NoGradGuard {
+ public:
+  NoGradGuard() : prev_(is_grad_enabled()) { set_grad_enabled(false); }
+  ~NoGradGuard() { set_grad_enabled(prev_); }
+  NoGradGuard(const NoGradGuard&) = delete;
+  NoGradGuard& operator=(const NoGradGuard&) = delete;
+
+ private:
+  bool prev_;
+};
+
+// RAII: sets recording on or off in its scope.
+class AutoGradMode {
+ public:
+  explicit AutoGradMode(bool enabled) : prev_(is_grad_enabled()) { set_grad_enabled(enabled); }
+  ~AutoGradMode() { set_grad_enabled(prev_); }
+  AutoGradMode(const AutoGradMode&) = delete;
+  AutoGradMode& operator=(const AutoGradMode&) = delete;
+
+ private:
+  bool prev_;
+};
+
+// Accumulates ∂(Σ grad_outputs·outputs)/∂leaf into each leaf's .grad().
+// An empty grad_outputs[i] means ones for a one-element output.
+void backward(const std::vector<Tensor>& outputs, const std::vector<Tensor>& grad_outputs = {},
+              bool retain_graph = false, bool create_graph = false);
+
+// Returns ∂(Σ grad_outputs·outputs)/∂inputs without touching any .grad().
+// An input the outputs do not depend on gets zeros when allow_unused, else an error.
+// With create_graph the results are themselves differentiable (higher order).
+std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
+                         const std::vector<Tensor>& grad_outputs = {}, bool retain_graph = false,
+                         bool create_graph = false, bool allow_unused = false);
+
+// ---- gradient checking ------------------------------------------------------
+struct GradcheckOptions {
+  double eps = 1e-6;   // central-difference step
+  double atol = 1e-5;
+  double rtol = 1e-3;
+};
+
+struct GradcheckInputReport {
+  double max_abs_error = 0;  // max |analytic − numeric|
+  double max_rel_error = 0;  // max |analytic − numeric| / max(1, |numeric|)
+};
+
+struct GradcheckResult {
+  bool ok = true;
+  std::vector<GradcheckInputReport> inputs;  // one per input
+  std::string summary() const;
+};
+std::ostream& operator<<(std::ostream& os, const GradcheckResult& r);
+
+// Compares the reverse-mode gradient of f (any output shape; a random upstream
+// gradient is used for non-scalar outputs) against central finite differences
+// in float64. Inputs are converted to float64 copies; f must be deterministic.
+GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& f,
+                          const std::vector<Tensor>& inputs, GradcheckOptions opts = {});
+
+}  // namespace nabla

@@ -1,0 +1,91 @@
+// Private: graph nodes and the recording helper used by every op.
+//
+// A Node is created by an op whose inputs require grad. It keeps the inputs
+// (for the edges of the graph), whatever its VJP captured, and the VJP
+// itself. The engine (engine.cpp) owns the traversal; the calculus is in the
+// VJP lambdas, which live beside their forward in src/ops/.
+#pragma once
+
+#include <initializer_list>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "../tensor/tensor_impl.hpp"
+#include "nabla/autograd.hpp"
+
+namespace nabla {
+
+// What a VJP receives: the gradient of the op's output and one slot per input.
+struct VjpCtx {
+  Tensor* out;        // out[i]: gradient for input i (left undefined when not needed)
+  const bool* needs;  // needs[i]: does input i need its gradient?
+  bool need(int i) const { return needs[i]; }
+  void set(int i, Tensor g) const {
+    if (needs[i]) out[i] = std::move(g);
+  }
+};
+
+struct Node {
+  const char* name = "";
+  std::vector<std::shared_ptr<TensorImpl>> inputs;  // null where the input needs no grad
+  struct SavedVersion {
+    Storage* storage;
+    uint64_t version;
+    int which;  // index into inputs for error messages, or -1 for the output
+  };
+  std::vector<SavedVersion> saved;
+  Shape out_shape;
+  DType out_dtype = kFloat32;
+  bool released = false;
+
+  // Engine scratch, valid during one backward pass.
+  Tensor grad_accum;
+  uint64_t epoch = 0;
+  int pending = 0;
+  bool needed = false;
+
+  virtual ~Node() = default;
+  virtual void apply(const Tensor& grad, const VjpCtx& ctx) = 0;
+  virtual void release() = 0;
+};
+
+template <class F>
+struct LambdaNode final : Node {
+  std::optional<F> fn;
+  explicit LambdaNode(F&& f) : fn(std::move(f)) {}
+  void apply(const Tensor& grad, const VjpCtx& ctx) override { (*fn)(grad, ctx); }
+  void release() override { fn.reset(); }
+};
+
+// True when an op with these inputs must record a node.
+inline bool should_record(std::initializer_list<const Tensor*> inputs) {
+  if (!is_grad_enabled()) return false;
+  for (const Tensor* t : inputs)
+    if (t->defined() && t->impl()->requires_grad) return true;
+  return false;
+}
+
+// Attaches a node to `out`. `saved` lists the tensors the VJP captured by
+// value; modifying one of them in place before backward is then an error.
+template <class F>
+void record(Tensor& out, const char* name, std::initializer_list<const Tensor*> inputs, F&& vjp,
+            std::initializer_list<const Tensor*> saved = {}) {
+  auto node = std::make_shared<LambdaNode<std::decay_t<F>>>(std::forward<F>(vjp));
+  node->name = name;
+  node->inputs.reserve(inputs.size());
+  for (const Tensor* t : inputs)
+    node->inputs.push_back(t->defined() && t->impl()->requires_grad ? t->impl_ptr() : nullptr);
+  int idx = 0;
+  for (const Tensor* t : saved) {
+    if (t->defined()) node->saved.push_back({t->impl()->storage.get(), t->impl()->storage->version, idx});
+    ++idx;
+  }
+  TensorImpl* o = out.impl();
+  node->out_shape = o->shape;
+  node->out_dtype = o->dtype;
+  o->requires_grad = true;
+  o->grad_fn = std::move(node);
+}
+
+}  // namespace nabla

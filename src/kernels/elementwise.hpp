@@ -1,0 +1,161 @@
+// Element-wise loops over raw strided buffers. Knows nothing of Tensor or
+// autograd: callers pass shapes, strides (in elements) and pointers.
+//
+// The iteration coalesces adjacent dimensions that are laid out contiguously
+// with respect to every operand, so that the common cases (all contiguous,
+// a scalar operand, a broadcast row) reduce to one flat, vectorizable loop.
+#pragma once
+
+#include <array>
+#include <cstdint>
+
+#include "nabla/shape.hpp"
+
+namespace nabla::kernels {
+
+// Merges dimensions i and i+1 wherever every operand has stride[i] ==
+// stride[i+1] * shape[i+1]; drops extent-1 dims. Returns the reduced rank.
+template <size_t N>
+int coalesce(Dims& shape, std::array<Dims, N>& strides) {
+  Dims s;
+  std::array<Dims, N> st;
+  for (int i = 0; i < shape.size(); ++i) {
+    if (shape[i] == 1) continue;
+    if (s.size() > 0) {
+      bool merge = true;
+      int last = s.size() - 1;
+      for (size_t k = 0; k < N; ++k)
+        if (st[k][last] != strides[k][i] * shape[i]) merge = false;
+      if (merge) {
+        s[last] *= shape[i];
+        for (size_t k = 0; k < N; ++k) st[k][last] = strides[k][i];
+        continue;
+      }
+    }
+    s.push_back(shape[i]);
+    for (size_t k = 0; k < N; ++k) st[k].push_back(strides[k][i]);
+  }
+  shape = s;
+  strides = st;
+  return shape.size();
+}
+
+// Calls body(ptrs, inner_strides, inner_n) once per innermost run, with ptrs
+// pointing at the run's first element of each operand. Operand 0 is usually
+// the output. `ptrs` holds typed base pointers.
+template <class T, size_t N, class Body>
+void for_each_run(Dims shape, std::array<Dims, N> strides, std::array<T*, N> base, Body&& body) {
+  int rank = coalesce(shape, strides);
+  if (rank == 0) {
+    std::array<int64_t, N> s{};
+    body(base, s, int64_t{1});
+    return;
+  }
+  const int inner = rank - 1;
+  std::array<int64_t, N> inner_st;
+  for (size_t k = 0; k < N; ++k) inner_st[k] = strides[k][inner];
+  const int64_t n = shape[inner];
+  if (rank == 1) {
+    body(base, inner_st, n);
+    return;
+  }
+  Dims idx = Dims::filled(inner, 0);
+  int64_t outer = 1;
+  for (int d = 0; d < inner; ++d) outer *= shape[d];
+  std::array<T*, N> p = base;
+  for (int64_t it = 0; it < outer; ++it) {
+    body(p, inner_st, n);
+    // advance the odometer over the outer dims
+    for (int d = inner - 1; d >= 0; --d) {
+      if (++idx[d] < shape[d]) {
+        for (size_t k = 0; k < N; ++k) p[k] += strides[k][d];
+        break;
+      }
+      for (size_t k = 0; k < N; ++k) p[k] -= strides[k][d] * (shape[d] - 1);
+      idx[d] = 0;
+    }
+  }
+}
+
+// out = f(a); `so` are out's strides (contiguous_strides(shape) for a fresh tensor).
+template <class T, class F>
+void map1(const Dims& shape, T* out, const Dims& so, const T* a, const Dims& sa, F f) {
+  std::array<Dims, 2> st{so, sa};
+  for_each_run<T, 2>(shape, st, {out, const_cast<T*>(a)},
+                     [&](std::array<T*, 2> p, std::array<int64_t, 2> s, int64_t n) {
+                       T* o = p[0];
+                       const T* x = p[1];
+                       if (s[0] == 1 && s[1] == 1) {
+#pragma omp simd
+                         for (int64_t i = 0; i < n; ++i) o[i] = f(x[i]);
+                       } else {
+                         for (int64_t i = 0; i < n; ++i) o[i * s[0]] = f(x[i * s[1]]);
+                       }
+                     });
+}
+
+// out = f(a, b) over the shape of out; sa, sb are a's and b's strides already
+// broadcast to out's shape (0 on broadcast dims).
+template <class T, class F>
+void map2(const Dims& shape, T* out, const Dims& so, const T* a, const Dims& sa, const T* b, const Dims& sb,
+          F f) {
+  std::array<Dims, 3> st{so, sa, sb};
+  for_each_run<T, 3>(shape, st, {out, const_cast<T*>(a), const_cast<T*>(b)},
+                     [&](std::array<T*, 3> p, std::array<int64_t, 3> s, int64_t n) {
+                       T* o = p[0];
+                       const T* x = p[1];
+                       const T* y = p[2];
+                       if (s[0] != 1) {
+                         for (int64_t i = 0; i < n; ++i) o[i * s[0]] = f(x[i * s[1]], y[i * s[2]]);
+                       } else if (s[1] == 1 && s[2] == 1) {
+#pragma omp simd
+                         for (int64_t i = 0; i < n; ++i) o[i] = f(x[i], y[i]);
+                       } else if (s[1] == 1 && s[2] == 0) {
+                         const T yv = *y;
+#pragma omp simd
+                         for (int64_t i = 0; i < n; ++i) o[i] = f(x[i], yv);
+                       } else if (s[1] == 0 && s[2] == 1) {
+                         const T xv = *x;
+#pragma omp simd
+                         for (int64_t i = 0; i < n; ++i) o[i] = f(xv, y[i]);
+                       } else {
+                         for (int64_t i = 0; i < n; ++i) o[i] = f(x[i * s[1]], y[i * s[2]]);
+                       }
+                     });
+}
+
+// out = f(a, b, c) with all three broadcast to out's shape.
+template <class T, class F>
+void map3(const Dims& shape, T* out, const T* a, const Dims& sa, const T* b, const Dims& sb,
+          const T* c, const Dims& sc, F f) {
+  std::array<Dims, 4> st{contiguous_strides(shape), sa, sb, sc};
+  for_each_run<T, 4>(shape, st, {out, const_cast<T*>(a), const_cast<T*>(b), const_cast<T*>(c)},
+                     [&](std::array<T*, 4> p, std::array<int64_t, 4> s, int64_t n) {
+                       T* o = p[0];
+                       const T* x = p[1];
+                       const T* y = p[2];
+                       const T* z = p[3];
+                       if (s[1] == 1 && s[2] == 1 && s[3] == 1) {
+#pragma omp simd
+                         for (int64_t i = 0; i < n; ++i) o[i] = f(x[i], y[i], z[i]);
+                       } else {
+                         for (int64_t i = 0; i < n; ++i) o[i] = f(x[i * s[1]], y[i * s[2]], z[i * s[3]]);
+                       }
+                     });
+}
+
+// dst (strided) = src (strided), same shape.
+template <class T>
+void copy_strided(const Dims& shape, T* dst, const Dims& sd, const T* src, const Dims& ss) {
+  std::array<Dims, 2> st{sd, ss};
+  for_each_run<T, 2>(shape, st, {dst, const_cast<T*>(src)},
+                     [](std::array<T*, 2> p, std::array<int64_t, 2> s, int64_t n) {
+                       if (s[0] == 1 && s[1] == 1) {
+                         for (int64_t i = 0; i < n; ++i) p[0][i] = p[1][i];
+                       } else {
+                         for (int64_t i = 0; i < n; ++i) p[0][i * s[0]] = p[1][i * s[1]];
+                       }
+                     });
+}
+
+}  // namespace nabla::kernels

@@ -1,0 +1,194 @@
+// Linear algebra: matmul (all rank combinations), dot, outer, trace, diag,
+// diagflat, linear. Products go through kernels::gemm (BLAS), never a loop.
+//
+// ∂(Ax)/∂x = A in numerator layout (seed 002/003); for Y = A B the VJPs are
+// Ḡ Bᵀ and Aᵀ Ḡ (seed 004: ∂L/∂A_i = K_i Y_{i−1}ᵀ).
+#include "../kernels/gemm.hpp"
+#include "ops_internal.hpp"
+
+namespace nabla {
+namespace {
+
+// A 2-d matrix as BLAS sees it: base pointer, transpose flag, leading dimension.
+struct GemmArg {
+  Tensor holder;  // keeps a contiguous copy alive when one was needed
+  bool trans = false;
+  int64_t ld = 1;
+};
+
+// rows×cols view with element strides (rs, cs) → BLAS operand.
+GemmArg gemm_arg(const Tensor& t, int64_t rows, int64_t cols, int64_t rs, int64_t cs) {
+  if (cs == 1 && (rows <= 1 || rs >= std::max<int64_t>(cols, 1))) return {t, false, rows <= 1 ? std::max<int64_t>(cols, 1) : rs};
+  if (rs == 1 && (cols <= 1 || cs >= std::max<int64_t>(rows, 1))) return {t, true, cols <= 1 ? std::max<int64_t>(rows, 1) : cs};
+  return {Tensor(), false, 0};  // needs a copy
+}
+
+// C[b] = A[b] · B[b] for 3-d operands (batch stride 0 broadcasts).
+void batched_gemm(const Tensor& a, const Tensor& b, Tensor& c) {
+  const TensorImpl& ai = *a.impl();
+  const TensorImpl& bi = *b.impl();
+  int64_t batch = c.shape()[0], M = c.shape()[1], N = c.shape()[2], K = ai.shape[2];
+  GemmArg ga = gemm_arg(a, M, K, ai.strides[1], ai.strides[2]);
+  GemmArg gb = gemm_arg(b, K, N, bi.strides[1], bi.strides[2]);
+  Tensor ac = a, bc = b;
+  if (!ga.holder.defined()) {
+    ac = a.contiguous();
+    ga = {ac, false, std::max<int64_t>(K, 1)};
+  }
+  if (!gb.holder.defined()) {
+    bc = b.contiguous();
+    gb = {bc, false, std::max<int64_t>(N, 1)};
+  }
+  int64_t sa = ai.shape[0] == 1 ? 0 : ac.impl()->strides[0];
+  int64_t sb = bi.shape[0] == 1 ? 0 : bc.impl()->strides[0];
+  if (M == 0 || N == 0) return;
+  dispatch(ai.dtype, [&]<class T>() {
+    const T* pa = ac.impl()->data<T>();
+    const T* pb = bc.impl()->data<T>();
+    T* pc = c.impl()->data<T>();
+    for (int64_t i = 0; i < batch; ++i)
+      kernels::gemm<T>(ga.trans, gb.trans, M, N, K, T(1), pa + i * sa, ga.ld, pb + i * sb, gb.ld, T(0),
+                       pc + i * M * N, std::max<int64_t>(N, 1));
+  });
+}
+
+// Forward only: the product of a and b, whose ranks are 1 or 2 or (batched) 3+.
+Tensor matmul_forward(const Tensor& a, const Tensor& b) {
+  const Shape& sa = a.shape();
+  const Shape& sb = b.shape();
+  int ra = sa.size(), rb = sb.size();
+  NABLA_CHECK_KIND(ra >= 1 && rb >= 1, ErrorKind::shape, "matmul: both operands need rank ≥ 1, got ", sa, " and ", sb);
+  int64_t ka = sa[ra - 1], kb = rb == 1 ? sb[0] : sb[rb - 2];
+  NABLA_CHECK_KIND(ka == kb, ErrorKind::shape, "matmul: shapes ", sa, " and ", sb, " do not align (", ka, " != ", kb, ")");
+  // View both as 3-d [batch, rows, cols] (detached: the graph is recorded by the caller).
+  Tensor a3 = a.detach(), b3 = b.detach();
+  int64_t M = ra == 1 ? 1 : sa[ra - 2], N = rb == 1 ? 1 : sb[rb - 1], K = ka;
+  if (ra == 1) a3 = make_view(a3, {1, 1, K}, {0, 0, a.strides()[0]}, a.storage_offset());
+  if (rb == 1) b3 = make_view(b3, {1, K, 1}, {0, b.strides()[0], 0}, b.storage_offset());
+  Shape batch_a, batch_b;
+  for (int i = 0; i + 2 < ra; ++i) batch_a.push_back(sa[i]);
+  for (int i = 0; i + 2 < rb; ++i) batch_b.push_back(sb[i]);
+  Shape batch = broadcast_shapes(batch_a, batch_b, "matmul");
+  int64_t nb = numel(batch);
+  auto to3 = [&](Tensor t, const Shape& bs, int64_t r, int64_t c) -> Tensor {
+    if (t.dim() == 3 && bs.size() == 1 && bs == batch) return t;
+    if (bs.empty()) {  // a plain matrix, broadcast over the batch with stride 0
+      if (t.dim() == 3) return t;
+      return make_view(t, {1, r, c}, {0, t.strides()[0], t.strides()[1]}, t.storage_offset());
+    }
+    Shape full = batch;
+    full.push_back(r);
+    full.push_back(c);
+    return t.expand(full).contiguous().detach().view({nb, r, c});
+  };
+  if (ra >= 2) a3 = to3(a3, batch_a, M, K);
+  if (rb >= 2) b3 = to3(b3, batch_b, K, N);
+  Tensor c = make_tensor({nb, M, N}, a.dtype());
+  if (K == 0) c.zero_();
+  else batched_gemm(a3, b3, c);
+  Shape out = batch;
+  if (ra >= 2) out.push_back(M);
+  if (rb >= 2) out.push_back(N);
+  return c.view(out);
+}
+
+Tensor mT(const Tensor& t) { return t.dim() < 2 ? t : t.transpose(-2, -1); }
+
+}  // namespace
+
+Tensor matmul(const Tensor& a, const Tensor& b) {
+  check_same_dtype(a, b, "matmul");
+  Tensor y = matmul_forward(a, b);
+  if (should_record({&a, &b}))
+    record(y, "matmul", {&a, &b}, [a, b](const Tensor& g, const VjpCtx& ctx) {
+      int ra = a.dim(), rb = b.dim();
+      if (ra == 1 && rb == 1) {  // y = aᵀb: ∂y/∂a = bᵀ, ∂y/∂b = aᵀ
+        if (ctx.need(0)) ctx.set(0, g * b);
+        if (ctx.need(1)) ctx.set(1, g * a);
+      } else if (rb == 1) {  // y = A b: Ḡ bᵀ and Aᵀ Ḡ (summed over any batch)
+        if (ctx.need(0)) ctx.set(0, unsqueeze(g, -1) * b);
+        if (ctx.need(1)) ctx.set(1, sum_to(matmul(unsqueeze(g, -2), a), {1, b.shape()[0]}).reshape(b.shape()));
+      } else if (ra == 1) {  // y = aᵀ B: B Ḡ and a Ḡᵀ
+        if (ctx.need(0)) ctx.set(0, sum_to(matmul(b, unsqueeze(g, -1)), {a.shape()[0], 1}).reshape(a.shape()));
+        if (ctx.need(1)) ctx.set(1, sum_to(unsqueeze(a, -1) * unsqueeze(g, -2), b.shape()));
+      } else {  // Y = A B: ∂L/∂A = Ḡ Bᵀ, ∂L/∂B = Aᵀ Ḡ
+        if (ctx.need(0)) ctx.set(0, sum_to(matmul(g, mT(b)), a.shape()));
+        if (ctx.need(1)) ctx.set(1, sum_to(matmul(mT(a), g), b.shape()));
+      }
+    }, {&a, &b});
+  return y;
+}
+
+Tensor mm(const Tensor& a, const Tensor& b) {
+  check_same_dtype(a, b, "mm");
+  NABLA_CHECK_KIND(a.dim() == 2 && b.dim() == 2, ErrorKind::shape, "mm: expects two matrices, got ", a.shape(),
+                   " and ", b.shape());
+  return matmul(a, b);
+}
+
+Tensor dot(const Tensor& a, const Tensor& b) {
+  check_same_dtype(a, b, "dot");
+  NABLA_CHECK_KIND(a.dim() == 1 && b.dim() == 1 && a.numel() == b.numel(), ErrorKind::shape,
+                   "dot: expects two vectors of equal length, got ", a.shape(), " and ", b.shape());
+  return matmul(a, b);
+}
+
+Tensor outer(const Tensor& a, const Tensor& b) {
+  check_same_dtype(a, b, "outer");
+  NABLA_CHECK_KIND(a.dim() == 1 && b.dim() == 1, ErrorKind::shape, "outer: expects two vectors, got ", a.shape(),
+                   " and ", b.shape());
+  return unsqueeze(a, 1) * unsqueeze(b, 0);
+}
+
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
+  check_same_dtype(x, w, "linear");
+  NABLA_CHECK_KIND(w.dim() == 2 && x.dim() >= 1 && x.shape()[x.dim() - 1] == w.shape()[1], ErrorKind::shape,
+                   "linear: input ", x.shape(), " does not match weight ", w.shape(), " (expects [..., ",
+                   w.dim() == 2 ? w.shape()[1] : -1, "])");
+  Tensor y = matmul(x, w.t());
+  return b.defined() ? y + b : y;
+}
+
+// ---- diagonals ------------------------------------------------------------------
+
+namespace {
+// v (length min(m, n)) placed on the diagonal of an m×n zero matrix.
+Tensor embed_diag(const Tensor& v, int64_t m, int64_t n) {
+  Tensor out = zeros({m, n}, v.dtype());
+  int64_t k = std::min(m, n);
+  Tensor d = make_view(out, {k}, {n + 1}, 0);
+  d.copy_(v.detach());
+  if (should_record({&v}))
+    // ∂diagflat(v)/∂v picks the diagonal back: vjp = diag(Ḡ)
+    record(out, "diag_embed", {&v}, [](const Tensor& g, const VjpCtx& ctx) { ctx.set(0, diag(g)); });
+  return out;
+}
+}  // namespace
+
+Tensor diag(const Tensor& a) {
+  check_defined(a, "diag");
+  if (a.dim() == 1) return embed_diag(a, a.shape()[0], a.shape()[0]);
+  NABLA_CHECK_KIND(a.dim() == 2, ErrorKind::shape, "diag: expects a vector or a matrix, got ", a.shape());
+  int64_t m = a.shape()[0], n = a.shape()[1];
+  Tensor out = make_view(a, {std::min(m, n)}, {a.strides()[0] + a.strides()[1]}, a.storage_offset()).clone();
+  out = out.detach();
+  if (should_record({&a}))
+    // ∂diag(A)/∂A: the gradient lands on the diagonal of a zero matrix
+    record(out, "diag", {&a}, [m, n](const Tensor& g, const VjpCtx& ctx) { ctx.set(0, embed_diag(g, m, n)); });
+  return out;
+}
+
+Tensor diagflat(const Tensor& a) {
+  check_defined(a, "diagflat");
+  Tensor v = flatten(a);
+  return embed_diag(v, v.numel(), v.numel());
+}
+
+// tr(A) = Σ A_ii = sum(diag(A)); ∂tr(A)/∂A = I
+Tensor trace(const Tensor& a) {
+  check_defined(a, "trace");
+  NABLA_CHECK_KIND(a.dim() == 2, ErrorKind::shape, "trace: expects a matrix, got ", a.shape());
+  return sum(diag(a));
+}
+
+}  // namespace nabla

@@ -1,0 +1,189 @@
+// Private helpers shared by the op files: dtype/shape checks, the generic
+// element-wise drivers, and scalar versions of the functions the derivative
+// rules use, so that one rule text serves floats, Tensors (and symbols).
+#pragma once
+
+#include <cmath>
+#include <concepts>
+
+#include "../autodiff/node.hpp"
+#include "../kernels/elementwise.hpp"
+#include "../tensor/tensor_impl.hpp"
+#include "nabla/autograd.hpp"
+#include "nabla/ops.hpp"
+
+namespace nabla {
+
+// ---- scalar counterparts of tensor functions (used by generic rules) --------
+template <std::floating_point T> inline T exp(T x) { return std::exp(x); }
+template <std::floating_point T> inline T log(T x) { return std::log(x); }
+template <std::floating_point T> inline T sqrt(T x) { return std::sqrt(x); }
+template <std::floating_point T> inline T sin(T x) { return std::sin(x); }
+template <std::floating_point T> inline T cos(T x) { return std::cos(x); }
+template <std::floating_point T> inline T sinh(T x) { return std::sinh(x); }
+template <std::floating_point T> inline T tanh(T x) { return std::tanh(x); }
+template <std::floating_point T> inline T sigmoid(T x) {
+  // σ(x) = 1/(1+e^−x), evaluated without overflow for large |x|
+  if (x >= 0) return T(1) / (T(1) + std::exp(-x));
+  T e = std::exp(x);
+  return e / (T(1) + e);
+}
+template <std::floating_point T> inline T cosh(T x) { return std::cosh(x); }
+template <std::floating_point T, class U> inline T pow(T x, U p) { return std::pow(x, static_cast<T>(p)); }
+template <std::floating_point T> inline T step(T x) { return x > 0 ? T(1) : T(0); }
+template <std::floating_point T> inline T sign(T x) { return T((x > 0) - (x < 0)); }
+template <std::floating_point T, class U> inline T ge_mask(T a, U b) { return a >= b ? T(1) : T(0); }
+template <std::floating_point T, class U> inline T lt_mask(T a, U b) { return a < b ? T(1) : T(0); }
+template <std::floating_point T, class U> inline T le_mask(T a, U b) { return a <= b ? T(1) : T(0); }
+template <std::floating_point T, class U> inline T gt_mask(T a, U b) { return a > b ? T(1) : T(0); }
+template <std::floating_point T> inline T in_range(T x, double lo, double hi) {
+  return (x >= lo && x <= hi) ? T(1) : T(0);
+}
+
+// Tensor versions not in the public API.
+Tensor sign(const Tensor& x);
+Tensor sinh(const Tensor& x);
+inline Tensor ge_mask(const Tensor& a, const Tensor& b) { return ge(a, b); }
+inline Tensor lt_mask(const Tensor& a, const Tensor& b) { return lt(a, b); }
+inline Tensor le_mask(const Tensor& a, const Tensor& b) { return le(a, b); }
+inline Tensor gt_mask(const Tensor& a, const Tensor& b) { return gt(a, b); }
+Tensor ge_mask(const Tensor& a, double b);
+Tensor le_mask(const Tensor& a, double b);
+Tensor in_range(const Tensor& x, double lo, double hi);
+
+// ---- checks -----------------------------------------------------------------
+inline void check_defined(const Tensor& t, const char* op) {
+  NABLA_CHECK(t.defined(), op, ": an input tensor is undefined");
+}
+inline void check_same_dtype(const Tensor& a, const Tensor& b, const char* op) {
+  check_defined(a, op);
+  check_defined(b, op);
+  NABLA_CHECK_KIND(a.dtype() == b.dtype(), ErrorKind::dtype, op, ": dtypes differ (", a.dtype(), " ", a.shape(),
+                   " and ", b.dtype(), " ", b.shape(), "); convert one with .to()");
+}
+
+// Strides of `t` seen through broadcasting to `shape` (0 on broadcast dims).
+Dims broadcast_strides(const TensorImpl& t, const Shape& shape);
+
+// Refuses in-place writes that autograd could not follow.
+void check_inplace(const Tensor& t, const char* op);
+
+// ---- generic element-wise drivers -----------------------------------------------
+template <class Op>
+Tensor unary_apply(const Op& op, const Tensor& x);
+template <class Op>
+Tensor binary_apply(const Op& op, const Tensor& a, const Tensor& b);
+
+// A unary op is a struct with
+//   const char* name;  template <class T> T f(T x) const;
+//   template <class V> V df(const V& x, const V& y) const;  // ∂y/∂x as a function of x, y = f(x)
+// The VJP is g ⊙ df(x, y) and the JVP ẋ ⊙ df(x, y): the Jacobian is diag(df), as
+// in the notes (∂f(x)/∂x = diag(f'(x)) for element-wise f). df is written once
+// and evaluated on scalars (fused kernels) or on Tensors (higher order).
+template <class Op>
+Tensor unary_forward(const Op& op, const Tensor& x) {
+  const TensorImpl& xi = *x.impl();
+  Tensor y = make_tensor(xi.shape, xi.dtype);
+  dispatch(xi.dtype, [&]<class T>() {
+    kernels::map1<T>(xi.shape, y.impl()->data<T>(), y.impl()->strides, xi.data<T>(), xi.strides,
+                     [&op](T v) { return op.template f<T>(v); });
+  });
+  return y;
+}
+
+// g ⊙ df(x, y), fused on scalars, or as a differentiable graph under create_graph.
+template <class Op>
+Tensor unary_scale(const Op& op, const Tensor& g, const Tensor& x, const Tensor& y) {
+  if (is_grad_enabled() && (g.requires_grad() || x.requires_grad()))
+    return g * op.df(x, unary_apply(op, x));  // recompute y inside the graph
+  const TensorImpl& gi = *g.impl();
+  Tensor out = make_tensor(gi.shape, gi.dtype);
+  dispatch(gi.dtype, [&]<class T>() {
+    kernels::map3<T>(gi.shape, out.impl()->data<T>(), gi.data<T>(), gi.strides, x.impl()->data<T>(),
+                     x.impl()->strides, y.impl()->data<T>(), y.impl()->strides,
+                     [&op](T gv, T xv, T yv) { return gv * op.template df<T>(xv, yv); });
+  });
+  return out;
+}
+
+template <class Op>
+Tensor unary_apply(const Op& op, const Tensor& x) {
+  check_defined(x, op.name);
+  Tensor y = unary_forward(op, x);
+  if (should_record({&x})) {
+    record(
+        y, op.name, {&x},
+        [op, x, y = y.detach()](const Tensor& g, const VjpCtx& ctx) {
+          ctx.set(0, unary_scale(op, g, x, y));
+        },
+        {&x});
+  }
+  return y;
+}
+
+// A binary op is a struct with f(a, b), da(a, b, y) and db(a, b, y): the
+// diagonals of ∂y/∂a and ∂y/∂b. Inputs broadcast; the VJP sums the
+// gradient back down to each input's shape (the notes' scalar expansion: ∂(x z)/∂z = x,
+// summed: Σ g ⊙ x).
+template <class Op>
+Tensor binary_forward(const Op& op, const Tensor& a, const Tensor& b) {
+  check_same_dtype(a, b, op.name);
+  const TensorImpl& ai = *a.impl();
+  const TensorImpl& bi = *b.impl();
+  Shape shape = ai.shape == bi.shape ? ai.shape : broadcast_shapes(ai.shape, bi.shape, op.name);
+  Tensor y = make_tensor(shape, ai.dtype);
+  Dims sa = ai.shape == shape ? ai.strides : broadcast_strides(ai, shape);
+  Dims sb = bi.shape == shape ? bi.strides : broadcast_strides(bi, shape);
+  dispatch(ai.dtype, [&]<class T>() {
+    kernels::map2<T>(shape, y.impl()->data<T>(), y.impl()->strides, ai.data<T>(), sa, bi.data<T>(), sb,
+                     [&op](T u, T v) { return op.template f<T>(u, v); });
+  });
+  return y;
+}
+
+template <class Op, bool WrtA>
+Tensor binary_scale(const Op& op, const Tensor& g, const Tensor& a, const Tensor& b, const Tensor& y) {
+  const Shape& target = WrtA ? a.shape() : b.shape();
+  if (is_grad_enabled() && (g.requires_grad() || a.requires_grad() || b.requires_grad())) {
+    Tensor yr = binary_apply(op, a, b);
+    return sum_to(g * (WrtA ? op.da(a, b, yr) : op.db(a, b, yr)), target);
+  }
+  const TensorImpl& gi = *g.impl();
+  Tensor out = make_tensor(gi.shape, gi.dtype);
+  Dims sa = broadcast_strides(*a.impl(), gi.shape), sb = broadcast_strides(*b.impl(), gi.shape);
+  dispatch(gi.dtype, [&]<class T>() {
+    const T* ap = a.impl()->data<T>();
+    const T* bp = b.impl()->data<T>();
+    const T* yp = y.impl()->data<T>();
+    T* op_out = out.impl()->data<T>();
+    // Iterate g, a, b, y together: a 4-operand run over the output shape.
+    std::array<Dims, 5> st{contiguous_strides(gi.shape), gi.strides, sa, sb, y.impl()->strides};
+    kernels::for_each_run<T, 5>(gi.shape, st, {op_out, const_cast<T*>(gi.data<T>()), const_cast<T*>(ap),
+                                               const_cast<T*>(bp), const_cast<T*>(yp)},
+                                [&](std::array<T*, 5> p, std::array<int64_t, 5> s, int64_t n) {
+                                  for (int64_t i = 0; i < n; ++i) {
+                                    T av = p[2][i * s[2]], bv = p[3][i * s[3]], yv = p[4][i * s[4]];
+                                    T d = WrtA ? op.template da<T>(av, bv, yv) : op.template db<T>(av, bv, yv);
+                                    p[0][i * s[0]] = p[1][i * s[1]] * d;
+                                  }
+                                });
+  });
+  return sum_to(out, target);
+}
+
+template <class Op>
+Tensor binary_apply(const Op& op, const Tensor& a, const Tensor& b) {
+  Tensor y = binary_forward(op, a, b);
+  if (should_record({&a, &b})) {
+    record(
+        y, op.name, {&a, &b},
+        [op, a, b, y = y.detach()](const Tensor& g, const VjpCtx& ctx) {
+          if (ctx.need(0)) ctx.set(0, binary_scale<Op, true>(op, g, a, b, y));
+          if (ctx.need(1)) ctx.set(1, binary_scale<Op, false>(op, g, a, b, y));
+        },
+        {&a, &b});
+  }
+  return y;
+}
+
+}  // namespace nabla

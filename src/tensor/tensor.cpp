@@ -1,0 +1,353 @@
+// The tensor layer: storage, layout, element access, factories. No autograd
+// logic here (differentiable methods such as reshape live in src/ops/).
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <ostream>
+
+#include "nabla/generator.hpp"
+#include "nabla/tensor.hpp"
+#include "tensor_impl.hpp"
+
+namespace nabla {
+
+std::ostream& operator<<(std::ostream& os, DType t) { return os << dtype_name(t); }
+
+std::string to_string(const Dims& d) {
+  std::string s = "[";
+  for (int i = 0; i < d.size(); ++i) {
+    if (i) s += ",";
+    s += std::to_string(d[i]);
+  }
+  return s + "]";
+}
+std::ostream& operator<<(std::ostream& os, const Dims& d) { return os << to_string(d); }
+
+Dims broadcast_shapes(const Dims& a, const Dims& b, const char* op) {
+  int n = std::max(a.size(), b.size());
+  Dims out = Dims::filled(n, 1);
+  for (int i = 0; i < n; ++i) {
+    int ia = a.size() - n + i, ib = b.size() - n + i;
+    int64_t ea = ia >= 0 ? a[ia] : 1, eb = ib >= 0 ? b[ib] : 1;
+    NABLA_CHECK_KIND(ea == eb || ea == 1 || eb == 1, ErrorKind::shape, op, ": shapes ", a, " and ", b,
+                     " cannot be broadcast (dimension ", i, ": ", ea, " vs ", eb, ")");
+    out[i] = ea == 1 ? eb : ea;
+  }
+  return out;
+}
+
+int normalize_dim(int64_t dim, int rank, const char* op) {
+  int r = std::max(rank, 1);
+  NABLA_CHECK_KIND(dim >= -r && dim < r, ErrorKind::index, op, ": dimension ", dim,
+                   " is out of range for a tensor of rank ", rank);
+  return static_cast<int>(dim < 0 ? dim + r : dim);
+}
+
+std::shared_ptr<Storage> allocate_storage(size_t nbytes) {
+  auto s = std::make_shared<Storage>();
+  size_t rounded = (std::max<size_t>(nbytes, 1) + 63) / 64 * 64;
+  s->data = std::aligned_alloc(64, rounded);
+  NABLA_CHECK(s->data != nullptr, "out of memory allocating ", nbytes, " bytes");
+  s->nbytes = nbytes;
+  s->deleter = [](void* p) { std::free(p); };
+  return s;
+}
+
+bool TensorImpl::contiguous() const { return is_contiguous(shape, strides); }
+
+Tensor make_tensor(const Shape& shape, DType dtype) {
+  for (int64_t e : shape) NABLA_CHECK_KIND(e >= 0, ErrorKind::shape, "tensor: negative extent in shape ", shape);
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = allocate_storage(static_cast<size_t>(numel(shape)) * itemsize(dtype));
+  impl->shape = shape;
+  impl->strides = contiguous_strides(shape);
+  impl->dtype = dtype;
+  return Tensor(std::move(impl));
+}
+
+Tensor make_view(const Tensor& base, const Shape& shape, const Dims& strides, int64_t offset) {
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = base.impl()->storage;
+  impl->offset = offset;
+  impl->shape = shape;
+  impl->strides = strides;
+  impl->dtype = base.impl()->dtype;
+  return Tensor(std::move(impl));
+}
+
+// ---- metadata ---------------------------------------------------------------
+
+#define NABLA_DEFINED(op) NABLA_CHECK(impl_ != nullptr, op, ": the tensor is undefined")
+
+const Shape& Tensor::shape() const { NABLA_DEFINED("shape"); return impl_->shape; }
+const Dims& Tensor::strides() const { NABLA_DEFINED("strides"); return impl_->strides; }
+int64_t Tensor::dim() const { NABLA_DEFINED("dim"); return impl_->shape.size(); }
+int64_t Tensor::numel() const { NABLA_DEFINED("numel"); return nabla::numel(impl_->shape); }
+DType Tensor::dtype() const { NABLA_DEFINED("dtype"); return impl_->dtype; }
+int64_t Tensor::storage_offset() const { NABLA_DEFINED("storage_offset"); return impl_->offset; }
+bool Tensor::is_contiguous() const { NABLA_DEFINED("is_contiguous"); return impl_->contiguous(); }
+std::string Tensor::shape_str() const { return defined() ? to_string(impl_->shape) : "undefined"; }
+int64_t Tensor::size(int64_t d) const {
+  NABLA_DEFINED("size");
+  return impl_->shape[normalize_dim(d, impl_->shape.size(), "size")];
+}
+
+void* Tensor::raw_data() const { NABLA_DEFINED("data_ptr"); return impl_->bytes(); }
+void* Tensor::raw_data(DType expected) const {
+  NABLA_DEFINED("data_ptr");
+  NABLA_CHECK_KIND(impl_->dtype == expected, ErrorKind::dtype, "data_ptr: tensor is ", impl_->dtype,
+                   ", requested ", expected);
+  return impl_->bytes();
+}
+
+namespace {
+int64_t element_offset(const TensorImpl& t, std::initializer_list<int64_t> index, const char* op) {
+  NABLA_CHECK_KIND(static_cast<int>(index.size()) == t.shape.size(), ErrorKind::index, op, ": ",
+                   index.size(), " indices for a tensor of shape ", t.shape);
+  int64_t off = 0;
+  int d = 0;
+  for (int64_t i : index) {
+    int64_t e = t.shape[d];
+    NABLA_CHECK_KIND(i >= -e && i < e, ErrorKind::index, op, ": index ", i, " is out of range for dimension ", d,
+                     " of size ", e, " (shape ", t.shape, ")");
+    off += (i < 0 ? i + e : i) * t.strides[d];
+    ++d;
+  }
+  return off;
+}
+}  // namespace
+
+double Tensor::item() const {
+  NABLA_DEFINED("item");
+  NABLA_CHECK(numel() == 1, "item: a tensor of shape ", impl_->shape, " has ", numel(),
+              " elements, not one");
+  return dispatch(impl_->dtype, [&]<class T>() { return static_cast<double>(*impl_->data<T>()); });
+}
+
+double Tensor::at(std::initializer_list<int64_t> index) const {
+  NABLA_DEFINED("at");
+  int64_t off = element_offset(*impl_, index, "at");
+  return dispatch(impl_->dtype, [&]<class T>() { return static_cast<double>(impl_->data<T>()[off]); });
+}
+
+void Tensor::set(std::initializer_list<int64_t> index, double value) {
+  NABLA_DEFINED("set");
+  int64_t off = element_offset(*impl_, index, "set");
+  dispatch(impl_->dtype, [&]<class T>() { impl_->data<T>()[off] = static_cast<T>(value); });
+  ++impl_->storage->version;
+}
+
+template <class U>
+std::vector<U> Tensor::to_vector() const {
+  NABLA_DEFINED("to_vector");
+  std::vector<U> out(static_cast<size_t>(numel()));
+  Tensor c = contiguous();
+  dispatch(impl_->dtype, [&]<class T>() {
+    const T* p = c.impl()->data<T>();
+    for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<U>(p[i]);
+  });
+  return out;
+}
+template std::vector<float> Tensor::to_vector<float>() const;
+template std::vector<double> Tensor::to_vector<double>() const;
+template std::vector<int64_t> Tensor::to_vector<int64_t>() const;
+template std::vector<int> Tensor::to_vector<int>() const;
+
+bool Tensor::requires_grad() const { NABLA_DEFINED("requires_grad"); return impl_->requires_grad; }
+Tensor& Tensor::requires_grad_(bool r) {
+  NABLA_DEFINED("requires_grad_");
+  NABLA_CHECK_KIND(impl_->grad_fn == nullptr || r, ErrorKind::autograd,
+                   "requires_grad_: cannot turn off requires_grad on a non-leaf tensor; use detach()");
+  impl_->requires_grad = r;
+  return *this;
+}
+bool Tensor::is_leaf() const { NABLA_DEFINED("is_leaf"); return impl_->grad_fn == nullptr; }
+const Tensor& Tensor::grad() const { NABLA_DEFINED("grad"); return impl_->grad; }
+Tensor& Tensor::mutable_grad() { NABLA_DEFINED("mutable_grad"); return impl_->grad; }
+void Tensor::set_grad(const Tensor& g) {
+  NABLA_DEFINED("set_grad");
+  if (g.defined())
+    NABLA_CHECK(g.shape() == shape() && g.dtype() == dtype(), "set_grad: gradient ", g.shape_str(), " ",
+                g.dtype(), " does not match tensor ", shape_str(), " ", dtype());
+  impl_->grad = g;
+}
+void Tensor::zero_grad() { NABLA_DEFINED("zero_grad"); impl_->grad = Tensor(); }
+
+Tensor Tensor::detach() const {
+  NABLA_DEFINED("detach");
+  return make_view(*this, impl_->shape, impl_->strides, impl_->offset);
+}
+
+// ---- factories ------------------------------------------------------------
+
+namespace {
+Tensor finish(Tensor t, const TensorOptions& o) {
+  if (o.requires_grad_) t.impl()->requires_grad = true;
+  return t;
+}
+template <class F>
+Tensor generate(const Shape& shape, const TensorOptions& o, F f) {
+  Tensor t = make_tensor(shape, o.dtype_);
+  int64_t n = nabla::numel(shape);
+  dispatch(o.dtype_, [&]<class T>() {
+    T* p = t.impl()->data<T>();
+    for (int64_t i = 0; i < n; ++i) p[i] = static_cast<T>(f(i));
+  });
+  return finish(std::move(t), o);
+}
+}  // namespace
+
+Tensor empty(const Shape& shape, TensorOptions o) { return finish(make_tensor(shape, o.dtype_), o); }
+Tensor full(const Shape& shape, double v, TensorOptions o) {
+  Tensor t = make_tensor(shape, o.dtype_);
+  int64_t n = nabla::numel(shape);
+  dispatch(o.dtype_, [&]<class T>() { std::fill_n(t.impl()->data<T>(), n, static_cast<T>(v)); });
+  return finish(std::move(t), o);
+}
+Tensor zeros(const Shape& shape, TensorOptions o) {
+  Tensor t = make_tensor(shape, o.dtype_);
+  std::memset(t.impl()->bytes(), 0, static_cast<size_t>(nabla::numel(shape)) * itemsize(o.dtype_));
+  return finish(std::move(t), o);
+}
+Tensor ones(const Shape& shape, TensorOptions o) { return full(shape, 1.0, o); }
+Tensor scalar_tensor(double v, TensorOptions o) { return full({}, v, o); }
+Tensor zeros_like(const Tensor& t) { return zeros(t.shape(), t.dtype()); }
+Tensor ones_like(const Tensor& t) { return ones(t.shape(), t.dtype()); }
+Tensor full_like(const Tensor& t, double v) { return full(t.shape(), v, t.dtype()); }
+Tensor empty_like(const Tensor& t) { return empty(t.shape(), t.dtype()); }
+
+Tensor arange(double start, double end, double step, TensorOptions o) {
+  NABLA_CHECK(step != 0 && std::isfinite(start) && std::isfinite(end) && std::isfinite(step),
+              "arange: invalid range (", start, ", ", end, ", step ", step, ")");
+  double span = (end - start) / step;
+  int64_t n = span > 0 ? static_cast<int64_t>(std::ceil(span)) : 0;
+  return generate({n}, o, [&](int64_t i) { return start + static_cast<double>(i) * step; });
+}
+Tensor arange(double end, TensorOptions o) { return arange(0, end, 1, o); }
+Tensor linspace(double start, double end, int64_t steps, TensorOptions o) {
+  NABLA_CHECK(steps >= 0, "linspace: steps must be non-negative, got ", steps);
+  double h = steps > 1 ? (end - start) / static_cast<double>(steps - 1) : 0;
+  return generate({steps}, o, [&](int64_t i) { return i == steps - 1 ? end : start + h * static_cast<double>(i); });
+}
+Tensor eye(int64_t n, TensorOptions o) { return eye(n, n, o); }
+Tensor eye(int64_t n, int64_t m, TensorOptions o) {
+  NABLA_CHECK(n >= 0 && m >= 0, "eye: sizes must be non-negative, got ", n, "x", m);
+  return generate({n, m}, o, [&](int64_t i) { return (i / m == i % m) ? 1.0 : 0.0; });
+}
+
+template <class V>
+static Tensor from_values(const std::vector<V>& values, const Shape& shape_in, const TensorOptions& o) {
+  Shape shape = shape_in.empty() ? Shape{static_cast<int64_t>(values.size())} : shape_in;
+  NABLA_CHECK_KIND(nabla::numel(shape) == static_cast<int64_t>(values.size()), ErrorKind::shape,
+                   "tensor: ", values.size(), " values do not fill shape ", shape);
+  return generate(shape, o, [&](int64_t i) { return values[static_cast<size_t>(i)]; });
+}
+Tensor tensor(const std::vector<double>& v, const Shape& s, TensorOptions o) { return from_values(v, s, o); }
+Tensor tensor(const std::vector<float>& v, const Shape& s, TensorOptions o) { return from_values(v, s, o); }
+Tensor tensor(std::initializer_list<double> v, TensorOptions o) { return from_values(std::vector<double>(v), {}, o); }
+Tensor tensor(std::initializer_list<std::initializer_list<double>> rows, TensorOptions o) {
+  std::vector<double> v;
+  int64_t cols = rows.size() ? static_cast<int64_t>(rows.begin()->size()) : 0;
+  for (const auto& r : rows) {
+    NABLA_CHECK_KIND(static_cast<int64_t>(r.size()) == cols, ErrorKind::shape,
+                     "tensor: ragged rows (", r.size(), " vs ", cols, " values)");
+    v.insert(v.end(), r.begin(), r.end());
+  }
+  return from_values(v, {static_cast<int64_t>(rows.size()), cols}, o);
+}
+
+Tensor from_blob(void* data, const Shape& shape, TensorOptions o, std::function<void(void*)> deleter) {
+  Tensor t = from_blob(data, shape, contiguous_strides(shape), o);
+  t.impl()->storage->deleter = std::move(deleter);
+  return t;
+}
+Tensor from_blob(void* data, const Shape& shape, const Dims& strides, TensorOptions o) {
+  NABLA_CHECK(data != nullptr || nabla::numel(shape) == 0, "from_blob: null data for shape ", shape);
+  NABLA_CHECK_KIND(strides.size() == shape.size(), ErrorKind::shape, "from_blob: strides ", strides,
+                   " do not match shape ", shape);
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = std::make_shared<Storage>();
+  impl->storage->data = data;
+  int64_t span = 1;
+  for (int i = 0; i < shape.size(); ++i) span += (shape[i] - 1) * strides[i];
+  impl->storage->nbytes = static_cast<size_t>(span) * itemsize(o.dtype_);
+  impl->shape = shape;
+  impl->strides = strides;
+  impl->dtype = o.dtype_;
+  impl->requires_grad = o.requires_grad_;
+  return Tensor(std::move(impl));
+}
+
+Tensor rand(const Shape& shape, Generator& g, TensorOptions o) {
+  return generate(shape, o, [&](int64_t) { return g.uniform01(); });
+}
+Tensor randn(const Shape& shape, Generator& g, TensorOptions o) {
+  return generate(shape, o, [&](int64_t) { return g.normal(); });
+}
+Tensor uniform(const Shape& shape, double lo, double hi, Generator& g, TensorOptions o) {
+  NABLA_CHECK(lo <= hi, "uniform: low ", lo, " exceeds high ", hi);
+  return generate(shape, o, [&](int64_t) { return lo + (hi - lo) * g.uniform01(); });
+}
+Tensor normal(const Shape& shape, double mean, double sd, Generator& g, TensorOptions o) {
+  NABLA_CHECK(sd >= 0, "normal: negative standard deviation ", sd);
+  return generate(shape, o, [&](int64_t) { return mean + sd * g.normal(); });
+}
+
+// ---- Generator ----------------------------------------------------------------
+
+namespace {
+uint64_t splitmix64(uint64_t& x) {
+  uint64_t z = (x += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+}  // namespace
+
+void Generator::manual_seed(uint64_t seed) {
+  uint64_t x = seed;
+  for (auto& s : s_) s = splitmix64(x);
+  has_spare_ = false;
+  spare_ = 0;
+}
+uint64_t Generator::next_u64() {
+  const uint64_t result = rotl(s_[1] * 5, 7) * 9;
+  const uint64_t t = s_[1] << 17;
+  s_[2] ^= s_[0];
+  s_[3] ^= s_[1];
+  s_[1] ^= s_[2];
+  s_[0] ^= s_[3];
+  s_[2] ^= t;
+  s_[3] = rotl(s_[3], 45);
+  return result;
+}
+double Generator::uniform01() { return static_cast<double>(next_u64() >> 11) * 0x1.0p-53; }
+double Generator::normal() {
+  if (has_spare_) {
+    has_spare_ = false;
+    return spare_;
+  }
+  double u1 = 0;
+  while (u1 <= 0) u1 = uniform01();
+  double u2 = uniform01();
+  double r = std::sqrt(-2.0 * std::log(u1));
+  spare_ = r * std::sin(2.0 * M_PI * u2);
+  has_spare_ = true;
+  return r * std::cos(2.0 * M_PI * u2);
+}
+uint64_t Generator::below(uint64_t n) {
+  NABLA_CHECK(n > 0, "Generator::below: empty range");
+  uint64_t limit = UINT64_MAX - UINT64_MAX % n;
+  uint64_t x;
+  do x = next_u64();
+  while (x >= limit);
+  return x % n;
+}
+void Generator::set_state(const State& st) {
+  for (int i = 0; i < 4; ++i) s_[i] = st.s[i];
+  has_spare_ = st.has_spare;
+  spare_ = st.spare;
+}
+
+}  // namespace nabla
