@@ -140,13 +140,67 @@ Tensor outer(const Tensor& a, const Tensor& b) {
   return unsqueeze(a, 1) * unsqueeze(b, 0);
 }
 
+// y = x Wᵀ + b for a batch of rows x [B, in], W [out, in], b [out] — the affine
+// layer X_i = A_i Y_{i−1} + B_i of seed 004 with samples as rows. One node:
+//   ∂L/∂x = Ḡ W,  ∂L/∂W = Ḡᵀ x  (= K_i Y_{i−1}ᵀ with samples as columns),  ∂L/∂b = Σ_rows Ḡ.
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
   check_same_dtype(x, w, "linear");
   NABLA_CHECK_KIND(w.dim() == 2 && x.dim() >= 1 && x.shape()[x.dim() - 1] == w.shape()[1], ErrorKind::shape,
                    "linear: input ", x.shape(), " does not match weight ", w.shape(), " (expects [..., ",
                    w.dim() == 2 ? w.shape()[1] : -1, "])");
-  Tensor y = matmul(x, w.t());
-  return b.defined() ? y + b : y;
+  if (b.defined()) {
+    check_same_dtype(x, b, "linear");
+    NABLA_CHECK_KIND(b.dim() == 1 && b.shape()[0] == w.shape()[0], ErrorKind::shape, "linear: bias ", b.shape(),
+                     " does not match weight ", w.shape());
+  }
+  if (x.dim() != 2) {  // any batch shape: the composite form
+    Tensor y = matmul(x, w.t());
+    return b.defined() ? y + b : y;
+  }
+  const int64_t B = x.shape()[0], in = x.shape()[1], out = w.shape()[0];
+  Tensor xc = x.contiguous().detach(), wc = w.contiguous().detach();
+  Tensor y = make_tensor({B, out}, x.dtype());
+  dispatch(x.dtype(), [&]<class T>() {
+    T* py = y.impl()->data<T>();
+    if (b.defined()) {
+      Tensor bc = b.contiguous();
+      const T* pb = bc.impl()->data<T>();
+      for (int64_t r = 0; r < B; ++r) std::copy_n(pb, out, py + r * out);
+    }
+    if (B > 0 && out > 0)
+      kernels::gemm<T>(false, true, B, out, in, T(1), xc.impl()->data<T>(), std::max<int64_t>(in, 1),
+                       wc.impl()->data<T>(), std::max<int64_t>(in, 1), b.defined() ? T(1) : T(0), py, out);
+  });
+  if (should_record({&x, &w, &b}))
+    record(y, "linear", {&x, &w, &b}, [x, w, xc, wc](const Tensor& g, const VjpCtx& ctx) {
+      if (is_grad_enabled()) {  // create_graph: keep the gradient differentiable
+        if (ctx.need(0)) ctx.set(0, matmul(g, w));
+        if (ctx.need(1)) ctx.set(1, matmul(g.t(), x));
+        if (ctx.need(2)) ctx.set(2, sum(g, {0}));
+        return;
+      }
+      Tensor gc = g.contiguous();
+      const int64_t B = xc.shape()[0], in = xc.shape()[1], out = wc.shape()[0];
+      dispatch(g.dtype(), [&]<class T>() {
+        const T* pg = gc.impl()->data<T>();
+        if (ctx.need(0)) {
+          Tensor dx = make_tensor({B, in}, g.dtype());
+          if (out == 0) dx.zero_();
+          else kernels::gemm<T>(false, false, B, in, out, T(1), pg, out, wc.impl()->data<T>(), std::max<int64_t>(in, 1), T(0),
+                                dx.impl()->data<T>(), std::max<int64_t>(in, 1));
+          ctx.set(0, dx);
+        }
+        if (ctx.need(1)) {
+          Tensor dw = make_tensor({out, in}, g.dtype());
+          if (B == 0) dw.zero_();
+          else kernels::gemm<T>(true, false, out, in, B, T(1), pg, out, xc.impl()->data<T>(), std::max<int64_t>(in, 1), T(0),
+                                dw.impl()->data<T>(), std::max<int64_t>(in, 1));
+          ctx.set(1, dw);
+        }
+        if (ctx.need(2)) ctx.set(2, sum(gc, {0}));
+      });
+    }, {&x, &w});
+  return y;
 }
 
 // ---- diagonals ------------------------------------------------------------------
