@@ -1,0 +1,175 @@
+// Optimizers and schedules. The updates run as fused kernels on the raw
+// buffers of each parameter (src/kernels/optim.hpp) outside any graph.
+#include "nabla/optim.hpp"
+
+#include <cmath>
+
+#include "../kernels/optim.hpp"
+#include "../tensor/tensor_impl.hpp"
+#include "nabla/autograd.hpp"
+#include "nabla/ops.hpp"
+
+namespace nabla::optim {
+
+Optimizer::Optimizer(std::vector<Tensor> params, double lr) : params_(std::move(params)), lr_(lr) {
+  NABLA_CHECK(lr >= 0 && std::isfinite(lr), "optimizer: invalid learning rate ", lr);
+  for (size_t i = 0; i < params_.size(); ++i) {
+    NABLA_CHECK(params_[i].defined() && params_[i].requires_grad() && params_[i].is_leaf(), "optimizer: parameter ",
+                i, " must be a leaf tensor that requires grad");
+    NABLA_CHECK(params_[i].is_contiguous(), "optimizer: parameter ", i, " of shape ", params_[i].shape(),
+                " must be contiguous");
+  }
+}
+
+void Optimizer::zero_grad() {
+  for (Tensor& p : params_) p.zero_grad();
+}
+
+Tensor& Optimizer::buffer(size_t k, size_t i) {
+  if (buffers_.size() <= k) buffers_.resize(k + 1);
+  if (buffers_[k].size() != params_.size()) buffers_[k].resize(params_.size());
+  Tensor& b = buffers_[k][i];
+  if (!b.defined()) b = zeros_like(params_[i]);
+  return b;
+}
+
+std::vector<std::pair<std::string, Tensor>> Optimizer::state() const {
+  std::vector<std::pair<std::string, Tensor>> out;
+  out.emplace_back("step", scalar_tensor(static_cast<double>(steps_), kFloat64));
+  out.emplace_back("lr", scalar_tensor(lr_, kFloat64));
+  for (size_t k = 0; k < buffers_.size(); ++k)
+    for (size_t i = 0; i < buffers_[k].size(); ++i)
+      if (buffers_[k][i].defined()) out.emplace_back(buffer_names_[k] + "." + std::to_string(i), buffers_[k][i]);
+  return out;
+}
+
+void Optimizer::load_state(const std::vector<std::pair<std::string, Tensor>>& state) {
+  buffers_.assign(buffer_names_.size(), std::vector<Tensor>(params_.size()));
+  bool have_step = false;
+  for (const auto& [name, t] : state) {
+    if (name == "step") {
+      steps_ = static_cast<int64_t>(t.item());
+      have_step = true;
+      continue;
+    }
+    if (name == "lr") {
+      lr_ = t.item();
+      continue;
+    }
+    auto dot = name.rfind('.');
+    NABLA_CHECK_KIND(dot != std::string::npos, ErrorKind::io, "optimizer state: unexpected entry '", name, "'");
+    std::string kind = name.substr(0, dot);
+    size_t idx = 0;
+    try {
+      idx = std::stoul(name.substr(dot + 1));
+    } catch (...) {
+      throw Error("optimizer state: unexpected entry '" + name + "'", ErrorKind::io);
+    }
+    size_t k = 0;
+    while (k < buffer_names_.size() && buffer_names_[k] != kind) ++k;
+    NABLA_CHECK_KIND(k < buffer_names_.size(), ErrorKind::io, "optimizer state: '", name, "' is not a buffer of ",
+                     this->name());
+    NABLA_CHECK_KIND(idx < params_.size(), ErrorKind::io, "optimizer state: '", name, "' refers to parameter ", idx,
+                     " but there are ", params_.size());
+    NABLA_CHECK_KIND(t.shape() == params_[idx].shape() && t.dtype() == params_[idx].dtype(), ErrorKind::io,
+                     "optimizer state: '", name, "' has shape ", t.shape(), " ", t.dtype(), ", parameter ", idx,
+                     " has ", params_[idx].shape(), " ", params_[idx].dtype());
+    buffers_[k][idx] = t.contiguous().clone().detach();
+  }
+  NABLA_CHECK_KIND(have_step, ErrorKind::io, "optimizer state: missing 'step'");
+}
+
+// ---- SGD ----------------------------------------------------------------------------
+
+SGD::SGD(std::vector<Tensor> params, SGDOptions o) : Optimizer(std::move(params), o.lr), o_(o) {
+  NABLA_CHECK(o.momentum >= 0 && o.weight_decay >= 0, "SGD: momentum and weight decay must be non-negative");
+  NABLA_CHECK(!o.nesterov || (o.momentum > 0 && o.dampening == 0), "SGD: Nesterov needs momentum > 0 and no dampening");
+  buffer_names_ = {"momentum_buffer"};
+}
+
+void SGD::step() {
+  NoGradGuard ng;
+  ++steps_;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    Tensor& p = params_[i];
+    if (!p.grad().defined()) continue;
+    Tensor g = p.grad().contiguous();
+    bool first = o_.momentum != 0 && (buffers_.empty() || buffers_[0].size() != params_.size() || !buffers_[0][i].defined());
+    Tensor* buf = o_.momentum != 0 ? &buffer(0, i) : nullptr;
+    dispatch(p.dtype(), [&]<class T>() {
+      kernels::sgd_step<T>(p.impl()->data<T>(), g.impl()->data<T>(), buf ? buf->impl()->data<T>() : nullptr,
+                           p.numel(), lr_, o_.momentum, o_.dampening, o_.weight_decay, o_.nesterov, first);
+    });
+    ++p.impl()->storage->version;
+  }
+}
+
+// ---- Adam / AdamW ---------------------------------------------------------------------
+
+Adam::Adam(std::vector<Tensor> params, AdamOptions o, bool decoupled)
+    : Optimizer(std::move(params), o.lr), o_(o), decoupled_(decoupled) {
+  NABLA_CHECK(o.beta1 >= 0 && o.beta1 < 1 && o.beta2 >= 0 && o.beta2 < 1, "Adam: betas must lie in [0, 1), got (",
+              o.beta1, ", ", o.beta2, ")");
+  NABLA_CHECK(o.eps >= 0 && o.weight_decay >= 0, "Adam: eps and weight decay must be non-negative");
+  buffer_names_ = {"exp_avg", "exp_avg_sq"};
+}
+
+void Adam::step() {
+  NoGradGuard ng;
+  ++steps_;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    Tensor& p = params_[i];
+    if (!p.grad().defined()) continue;
+    Tensor g = p.grad().contiguous();
+    Tensor& m = buffer(0, i);
+    Tensor& v = buffer(1, i);
+    dispatch(p.dtype(), [&]<class T>() {
+      kernels::adam_step<T>(p.impl()->data<T>(), g.impl()->data<T>(), m.impl()->data<T>(), v.impl()->data<T>(),
+                            p.numel(), lr_, o_.beta1, o_.beta2, o_.eps, o_.weight_decay, decoupled_, steps_);
+    });
+    ++p.impl()->storage->version;
+  }
+}
+
+// ---- clipping and schedules -------------------------------------------------------------
+
+double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm) {
+  NABLA_CHECK(max_norm > 0, "clip_grad_norm_: max_norm must be positive, got ", max_norm);
+  NoGradGuard ng;
+  double total = 0;
+  for (const Tensor& p : params)
+    if (p.grad().defined())
+      for (double v : p.grad().to_vector<double>()) total += v * v;
+  total = std::sqrt(total);
+  double coef = max_norm / (total + 1e-6);
+  if (coef < 1)
+    for (Tensor p : params)
+      if (p.grad().defined()) p.mutable_grad().mul_(coef);
+  return total;
+}
+
+StepLR::StepLR(Optimizer& o, int64_t step_size, double gamma) : LRScheduler(o), step_size_(step_size), gamma_(gamma) {
+  NABLA_CHECK(step_size > 0, "StepLR: step_size must be positive, got ", step_size);
+}
+double StepLR::lr_at(int64_t e) const { return base_lr_ * std::pow(gamma_, static_cast<double>(e / step_size_)); }
+
+CosineAnnealingLR::CosineAnnealingLR(Optimizer& o, int64_t t_max, double eta_min)
+    : LRScheduler(o), t_max_(t_max), eta_min_(eta_min) {
+  NABLA_CHECK(t_max > 0, "CosineAnnealingLR: T_max must be positive, got ", t_max);
+}
+double CosineAnnealingLR::lr_at(int64_t e) const {
+  double t = static_cast<double>(std::min(e, t_max_));
+  return eta_min_ + (base_lr_ - eta_min_) * (1 + std::cos(M_PI * t / static_cast<double>(t_max_))) / 2;
+}
+
+WarmupLR::WarmupLR(Optimizer& o, int64_t warmup, double start, std::shared_ptr<LRScheduler> after)
+    : LRScheduler(o), warmup_(warmup), start_(start), after_(std::move(after)) {
+  NABLA_CHECK(warmup >= 0 && start > 0 && start <= 1, "WarmupLR: invalid warm-up (", warmup, " epochs from ", start, ")");
+  opt_.set_lr(lr_at(0));
+}
+double WarmupLR::lr_at(int64_t e) const {
+  if (e < warmup_) return base_lr_ * (start_ + (1 - start_) * static_cast<double>(e) / static_cast<double>(warmup_));
+  return after_ ? after_->lr_at(e - warmup_) : base_lr_;
+}
+
+}  // namespace nabla::optim
