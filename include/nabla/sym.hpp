@@ -1,0 +1,291 @@
+// nabla/sym.hpp — symbolic matrix calculus.
+//
+// Parse a matrix expression with declared shapes, derive its gradient,
+// Jacobian or Hessian in closed form by matrix differentials and the chain
+// rule, simplify it to a short canonical form, print it (text, LaTeX, JSON,
+// derivation steps), and lower it to a numeric function of Tensors.
+//
+//   auto decls = sym::parse_declarations("x:vector(n) A:matrix(n,n)");
+//   sym::Expr f = sym::parse("x'*A*x", decls);
+//   sym::Derivative d = sym::differentiate(f, "x", decls);
+//   sym::to_text(d.result);   // "(A + A')*x"
+//
+// Expressions are immutable and hash-consed: two equal expressions are the
+// same pointer. The smart constructors (add, mul, transpose, …) return the
+// canonical form: sums flattened with like terms merged and ordered, numeric
+// coefficients folded to the front of products, scalar factors collected
+// with their powers, transposes pushed to the leaves ((AB)' = B'A'), the
+// identity dropped from products. Identities that are choices (factoring
+// common factors, sum(x .* y) = x'*y, trace of an outer product, …) are the
+// named rules of simplify(), which --steps cites.
+//
+// Conventions: vectors are columns (n×1); a scalar is 1×1. The gradient of a
+// scalar is shaped like its variable; a Jacobian is m×n (numerator layout)
+// unless the denominator layout is asked for.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "nabla/tensor.hpp"
+
+namespace nabla::sym {
+
+// ---- dimensions and shapes ---------------------------------------------------
+
+// A dimension: an integer, a symbol, or a sum of them (3, n, n + m).
+class Dim {
+ public:
+  Dim() = default;
+  Dim(int64_t c) : c_(c) {}  // NOLINT: implicit, a number is a dimension
+  static Dim symbol(const std::string& name);
+  bool is_const() const noexcept { return terms_.empty(); }
+  int64_t constant() const noexcept { return c_; }
+  bool is_one() const noexcept { return terms_.empty() && c_ == 1; }
+  // The single symbol of a dimension that is exactly one symbol, else "".
+  std::string as_symbol() const;
+  Dim operator+(const Dim& o) const;
+  Dim operator-(const Dim& o) const;
+  bool operator==(const Dim& o) const noexcept { return c_ == o.c_ && terms_ == o.terms_; }
+  bool operator!=(const Dim& o) const noexcept { return !(*this == o); }
+  int compare(const Dim& o) const;
+  std::string str() const;  // "n", "3", "n+m"
+  // Binds the symbols; throws nabla::Error naming a missing one.
+  int64_t eval(const std::map<std::string, int64_t>& dims) const;
+  const std::vector<std::pair<std::string, int64_t>>& terms() const noexcept { return terms_; }
+  size_t hash() const noexcept;
+
+ private:
+  int64_t c_ = 0;
+  std::vector<std::pair<std::string, int64_t>> terms_;  // sorted by name, nonzero coefficients
+};
+
+struct Shape {
+  Dim rows = 1, cols = 1;
+  bool is_scalar() const noexcept { return rows.is_one() && cols.is_one(); }
+  bool is_col() const noexcept { return cols.is_one() && !rows.is_one(); }
+  bool is_row() const noexcept { return rows.is_one() && !cols.is_one(); }
+  bool is_vector() const noexcept { return is_col() || is_row(); }
+  bool is_square() const noexcept { return rows == cols; }
+  bool operator==(const Shape& o) const noexcept { return rows == o.rows && cols == o.cols; }
+  bool operator!=(const Shape& o) const noexcept { return !(*this == o); }
+  Shape t() const { return {cols, rows}; }
+  std::string str() const;  // "n×m"
+};
+
+// ---- expressions ------------------------------------------------------------
+
+enum class Op : uint8_t {
+  constant,   // a number (scalar); value
+  variable,   // a declared variable; name, shape
+  dim,        // a dimension symbol used as a scalar (1/N); name
+  zero,       // the zero matrix of a shape (scalars use constant 0)
+  identity,   // eye(n)
+  ones,       // ones(n) or ones(m,n)
+  add,        // Σ coefs[i]·args[i]
+  mul,        // value · args[0..nscalars) (scalars) · args[nscalars..) (matrix chain)
+  hadamard,   // args[0] .* args[1] .* …
+  power,      // args[0] ^ value (element-wise for a non-scalar base)
+  transpose,  // args[0]'
+  func,       // fn(args[0])
+  vcat,       // [args[0]; args[1]; …]
+};
+inline constexpr int kOpCount = 13;
+
+enum class Fn : uint8_t {
+  sum, tr, det, logdet, inv, log, exp, sqrt, abs, sign, sin, cos, sinh, cosh,
+  tanh, sigmoid, relu, step, softmax, norm2, diag,
+};
+inline constexpr int kFnCount = 21;
+
+const char* fn_name(Fn f);
+bool fn_is_elementwise(Fn f);
+
+class Node;
+using Expr = std::shared_ptr<const Node>;
+
+class Node {
+ public:
+  Op op;
+  Fn fn = Fn::sum;           // for func
+  Shape shape;
+  double value = 0;          // constant value, mul coefficient, power exponent
+  std::string name;          // variable or dim name
+  std::vector<Expr> args;
+  std::vector<double> coefs;  // add: one per arg
+  int nscalars = 0;           // mul: how many leading args are scalar factors
+  // Derived, computed once at construction.
+  size_t hash = 0;
+  int leaves = 0;             // variable occurrences
+  int size = 1;               // node count
+  std::vector<std::string> vars;  // free variables, sorted
+
+  bool depends_on(const std::string& var) const;
+  bool is_const(double v) const { return op == Op::constant && value == v; }
+};
+
+// Total order used to sort terms and factors: terms with more variables
+// first, then smaller trees, then by structure.
+int compare(const Expr& a, const Expr& b);
+
+// ---- smart constructors (canonicalizing) --------------------------------------
+
+Expr constant(double v);
+Expr variable(const std::string& name, const Shape& shape);
+Expr dim_value(const std::string& name);  // a dimension symbol as a scalar
+Expr zero(const Shape& shape);            // constant(0) for a scalar shape
+Expr identity(const Dim& n);
+Expr ones(const Shape& shape);
+Expr add(std::vector<Expr> terms);        // equal shapes, or scalars expanded
+Expr add(const Expr& a, const Expr& b);
+Expr sub(const Expr& a, const Expr& b);
+Expr neg(const Expr& a);
+Expr scale(double c, const Expr& a);
+Expr mul(std::vector<Expr> factors);      // matrix product; a scalar factor scales
+Expr mul(const Expr& a, const Expr& b);
+Expr hadamard(std::vector<Expr> factors);
+Expr hadamard(const Expr& a, const Expr& b);
+Expr power(const Expr& a, double p);      // element-wise for a non-scalar base
+Expr divide(const Expr& a, const Expr& scalar);
+Expr transpose(const Expr& a);
+Expr func(Fn f, const Expr& a);
+Expr vcat(std::vector<Expr> parts);
+Expr inner(const Expr& a, const Expr& b);  // Σ a ⊙ b as a scalar (a'b for vectors)
+
+// ---- parsing ------------------------------------------------------------------
+
+struct Declarations {
+  std::map<std::string, Shape> vars;
+  std::vector<std::string> order;  // declaration order
+  std::vector<std::string> dims;   // dimension symbols, first-use order
+  Expr var(const std::string& name) const;  // throws when undeclared
+  bool is_dim(const std::string& s) const;
+};
+
+// "x:vector(n) A:matrix(n,n) W:matrix(m,n) b:scalar y:vector(m) r:rowvector(n)"
+Declarations parse_declarations(const std::string& text);
+
+// Parses EXPR against the declarations. Errors (nabla::Error, kind parse or
+// shape) start with "col K: " (1-based column of the offending token).
+Expr parse(const std::string& text, const Declarations& decls);
+
+// ---- printing -----------------------------------------------------------------
+
+std::string to_text(const Expr& e);   // the input syntax: parse(to_text(e)) == e
+std::string to_latex(const Expr& e);
+std::string to_json(const Expr& e);   // {"op":…, "shape":[r,c], "args":[…]}
+// Text with chosen subexpressions shown by name (for the derivation steps).
+std::string to_text(const Expr& e, const std::map<const Node*, std::string>& names);
+
+// ---- simplification ---------------------------------------------------------
+
+// One application of a named rule: what it rewrote and into what.
+struct RuleApplication {
+  std::string rule;
+  Expr before, after;
+};
+
+// Rewrites with the rule table to a fixed point (bounded). `trace`, if given,
+// receives each rule application in order.
+Expr simplify(const Expr& e, std::vector<RuleApplication>* trace = nullptr);
+
+// The names of the rules simplify() knows, in the order it tries them.
+std::vector<std::string> rule_names();
+
+// ---- differentiation --------------------------------------------------------
+
+enum class Layout { automatic, numerator, denominator };
+enum class DerivKind { gradient, jacobian, hessian };
+
+struct Step {
+  std::string rule;   // e.g. "product", "chain: elementwise", "trace"
+  std::string text;   // "∂f/∂u = …" in the notes' style
+};
+
+struct Derivative {
+  DerivKind kind = DerivKind::gradient;
+  Layout layout = Layout::automatic;
+  Expr raw;      // as derived, before simplify (after layout)
+  Expr result;   // simplified, in the requested layout
+  Shape shape;   // of result
+  std::vector<std::pair<std::string, Expr>> intermediates;  // u1 = …, in order
+  std::vector<Step> steps;
+  std::vector<RuleApplication> rules;  // simplification trace
+};
+
+struct DiffOptions {
+  Layout layout = Layout::automatic;
+  int order = 1;        // 1 or 2 (Hessian of a scalar by a vector)
+  bool steps = false;   // record the derivation steps
+};
+
+// Derivative of f with respect to the declared variable `wrt`:
+//  scalar f: the gradient, shaped like wrt (automatic, denominator), or its
+//            transpose (numerator); order 2: the Hessian (wrt a vector/scalar).
+//  vector f: the Jacobian wrt a scalar or vector, m×n (automatic, numerator)
+//            or n×m (denominator).
+Derivative differentiate(const Expr& f, const std::string& wrt, const Declarations& decls,
+                         const DiffOptions& opts = {});
+
+// The unsimplified building blocks, for library users and tests.
+Expr gradient(const Expr& f, const Expr& x);  // scalar f; shaped like x
+Expr jacobian(const Expr& f, const Expr& x);  // vector or scalar f, vector or scalar x; numerator
+
+// The derivation, as the notes write it (intermediate variables, rule per step).
+std::string format_steps(const Derivative& d, const std::string& fname = "f");
+
+// ---- evaluation -------------------------------------------------------------
+
+struct Bindings {
+  std::map<std::string, Tensor> values;  // float64, 2-d (rows, cols); vectors n×1
+  std::map<std::string, int64_t> dims;
+};
+
+// Evaluates in float64 with nabla's ops; the result is 2-d (a scalar is 1×1).
+// With requires_grad inputs, the graph is recorded (autodiff through the
+// expression), except through inv/det/logdet, which are computed by LU here.
+Tensor evaluate(const Expr& e, const Bindings& b);
+
+// A numeric function of Tensors: lower(e)(b) == evaluate(e, b).
+std::function<Tensor(const Bindings&)> lower(const Expr& e);
+
+// Does evaluating e go through inv/det/logdet (not differentiable by autodiff)?
+bool uses_lu(const Expr& e);
+
+// Reads {"x": [1,2], "A": [[1,2],[3,4]], "b": 0.5, "n": 3} against the
+// declarations; dimension symbols bind from the shapes (or from a number
+// given under their name). Throws nabla::Error on a malformed value.
+Bindings read_values(const std::string& json_text, const Declarations& decls);
+
+// Random values for every declared variable (square matrices made
+// diagonally dominant so inv/logdet are defined); unbound dims get 3, 4, ….
+Bindings random_values(const Declarations& decls, uint64_t seed, Bindings base = {});
+
+// The value of a derivative as JSON: a number, an array, or an array of rows.
+std::string tensor_to_json(const Tensor& t, bool as_vector);
+
+// ---- checking ---------------------------------------------------------------
+
+struct CheckReport {
+  bool autodiff_used = false;   // false when f goes through inv/det/logdet
+  double autodiff_error = 0;    // worst |sym − ad| / max(1, |ad|)
+  double fd_error = 0;          // worst |sym − fd| / max(1, |fd|)
+  double tolerance = 0;
+  bool ok = true;
+  std::string note;             // why autodiff was not used, if not
+};
+
+// Evaluates d.result at b, and compares it with the same derivative computed
+// by nabla's autodiff engine and by central finite differences in float64.
+CheckReport check(const Expr& f, const std::string& wrt, const Derivative& d, const Bindings& b);
+
+// The numeric derivative in d's layout, evaluated at b (2-d).
+Tensor evaluate_derivative(const Derivative& d, const Bindings& b);
+
+}  // namespace nabla::sym

@@ -1,0 +1,482 @@
+// Differentiation by matrix differentials and the chain rule.
+//
+// gradient(): reverse mode over the expression. Each node Y gets an adjoint
+// Ȳ = ∂f/∂Y shaped like Y (df = Σ tr(Ȳ' dY)); a node passes Ȳ to its
+// operands by the rule of its op, written once below in the notes' words.
+// jacobian(): forward mode. Each vector or scalar node Y gets its Jacobian
+// ∂Y/∂x in numerator layout (numel(Y) × numel(x)); element-wise ops give
+// diag(f'(·)), products the Kronecker forms that reduce to plain products
+// for vectors. The Hessian is the Jacobian of the gradient.
+#include <algorithm>
+#include <functional>
+#include <sstream>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "nabla/error.hpp"
+#include "nabla/sym.hpp"
+#include "sym/internal.hpp"
+
+namespace nabla::sym {
+
+namespace {
+
+// f'(a) for an element-wise function, shaped like a.
+Expr elementwise_derivative(Fn f, const Expr& a) {
+  switch (f) {
+    case Fn::log: return power(a, -1);                                        // log' = 1/x
+    case Fn::exp: return func(Fn::exp, a);                                    // exp' = exp
+    case Fn::sqrt: return scale(0.5, power(func(Fn::sqrt, a), -1));           // sqrt' = 1/(2 sqrt x)
+    case Fn::abs: return func(Fn::sign, a);                                   // |x|' = sign x (0 at 0)
+    case Fn::sign: return zero(a->shape);
+    case Fn::sin: return func(Fn::cos, a);
+    case Fn::cos: return neg(func(Fn::sin, a));
+    case Fn::sinh: return func(Fn::cosh, a);
+    case Fn::cosh: return func(Fn::sinh, a);
+    case Fn::tanh: return power(func(Fn::cosh, a), -2);                        // tanh' = 1/cosh²
+    case Fn::sigmoid: return hadamard(func(Fn::sigmoid, a), sub(constant(1), func(Fn::sigmoid, a)));  // σ(1−σ)
+    case Fn::relu: return func(Fn::step, a);                                  // max(0,z)' = step(z), 0 at 0
+    case Fn::step: return zero(a->shape);
+    case Fn::sum: case Fn::tr: case Fn::det: case Fn::logdet: case Fn::inv: case Fn::softmax: case Fn::norm2:
+    case Fn::diag:
+      break;
+  }
+  throw Error(std::string("internal: ") + fn_name(f) + " is not element-wise", ErrorKind::internal);
+}
+
+Expr chain_of(const Expr& m, size_t from, size_t to) {  // product of m's chain [from, to)
+  std::vector<Expr> fs(m->args.begin() + from, m->args.begin() + to);
+  if (fs.empty()) return nullptr;
+  return mul(fs);
+}
+
+// Nodes of f that depend on var, children before parents.
+std::vector<Expr> topo(const Expr& f, const std::string& var) {
+  std::vector<Expr> order;
+  std::unordered_set<const Node*> seen;
+  std::vector<std::pair<Expr, size_t>> stack{{f, 0}};
+  seen.insert(f.get());
+  while (!stack.empty()) {
+    auto& [e, i] = stack.back();
+    if (i < e->args.size()) {
+      Expr c = e->args[i++];
+      if (c->depends_on(var) && seen.insert(c.get()).second) stack.push_back({c, 0});
+    } else {
+      order.push_back(e);
+      stack.pop_back();
+    }
+  }
+  return order;
+}
+
+struct Contribution {
+  Expr value;
+  const char* rule;
+};
+
+// Reverse mode; `record` (optional) receives each node's adjoint and rules.
+struct Reverse {
+  std::string var;
+  std::unordered_map<const Node*, std::vector<Contribution>> adj;
+  std::function<void(const Expr&, const Expr&, const std::vector<const char*>&)> record;
+
+  void give(const Expr& to, const Expr& v, const char* rule) {
+    if (!to->depends_on(var)) return;
+    adj[to.get()].push_back({v, rule});
+  }
+
+  Expr run(const Expr& f, const Expr& x) {
+    var = x->name;
+    if (!f->depends_on(var)) return zero(x->shape);
+    std::vector<Expr> order = topo(f, var);
+    adj[f.get()].push_back({constant(1), "seed"});
+    Expr result;
+    for (size_t k = order.size(); k-- > 0;) {
+      const Expr& y = order[k];
+      auto it = adj.find(y.get());
+      if (it == adj.end()) continue;
+      std::vector<Expr> parts;
+      std::vector<const char*> rules;
+      for (auto& c : it->second) {
+        parts.push_back(c.value);
+        if (std::find(rules.begin(), rules.end(), c.rule) == rules.end()) rules.push_back(c.rule);
+      }
+      Expr g = simplify(add(parts));
+      if (record) record(y, g, rules);
+      if (y == x) {
+        result = g;
+        continue;
+      }
+      propagate(y, g);
+    }
+    return result ? result : zero(x->shape);
+  }
+
+  void propagate(const Expr& y, const Expr& g) {
+    switch (y->op) {
+      case Op::constant: case Op::variable: case Op::dim: case Op::zero: case Op::identity: case Op::ones:
+        return;
+      case Op::add:  // d(a + b) = da + db
+        for (size_t i = 0; i < y->args.size(); ++i) give(y->args[i], scale(y->coefs[i], g), "sum rule");
+        return;
+      case Op::mul: {
+        // Y = c·s₁…s_j·F₁…F_k. d s_i: ∂f/∂s_i = <Ȳ, Y/s_i>;
+        // dF_i: ∂f/∂F_i = S·(F₁…F_{i−1})'·Ȳ·(F_{i+1}…F_k)'.
+        int ns = y->nscalars;
+        size_t k = y->args.size();
+        for (int i = 0; i < ns; ++i) {
+          if (!y->args[i]->depends_on(var)) continue;
+          std::vector<Expr> rest{constant(y->value)};
+          for (size_t j = 0; j < k; ++j)
+            if (j != size_t(i)) rest.push_back(y->args[j]);
+          give(y->args[i], inner(g, mul(rest)), "scalar product rule");
+        }
+        std::vector<Expr> s{constant(y->value)};
+        for (int i = 0; i < ns; ++i) s.push_back(y->args[i]);
+        for (size_t i = ns; i < k; ++i) {
+          if (!y->args[i]->depends_on(var)) continue;
+          std::vector<Expr> fs = s;
+          if (Expr l = chain_of(y, ns, i)) fs.push_back(transpose(l));
+          fs.push_back(g);
+          if (Expr r = chain_of(y, i + 1, k)) fs.push_back(transpose(r));
+          give(y->args[i], mul(fs), "product rule");
+        }
+        return;
+      }
+      case Op::hadamard:  // d(a⊙b) = da⊙b + a⊙db
+        for (size_t i = 0; i < y->args.size(); ++i) {
+          if (!y->args[i]->depends_on(var)) continue;
+          std::vector<Expr> fs{g};
+          for (size_t j = 0; j < y->args.size(); ++j)
+            if (j != i) fs.push_back(y->args[j]);
+          give(y->args[i], hadamard(fs), "hadamard product rule");
+        }
+        return;
+      case Op::power: {  // d x^p = p x^(p−1) dx (element-wise)
+        const Expr& a = y->args[0];
+        give(a, hadamard(g, scale(y->value, power(a, y->value - 1))), "power rule");
+        return;
+      }
+      case Op::transpose:  // d(X') = (dX)'
+        give(y->args[0], transpose(g), "transpose rule");
+        return;
+      case Op::vcat: {  // [a; b]: each part gets its rows of Ȳ
+        Dim before = 0, total = y->shape.rows;
+        for (auto& p : y->args) {
+          Dim after = total - before - p->shape.rows;
+          std::vector<Expr> blocks;
+          if (!(before == Dim(0))) blocks.push_back(zero(Shape{before, p->shape.rows}));
+          blocks.push_back(identity(p->shape.rows));
+          if (!(after == Dim(0))) blocks.push_back(zero(Shape{after, p->shape.rows}));
+          if (p->depends_on(var)) give(p, mul(transpose(vcat(blocks)), g), "concatenation rule");
+          before = before + p->shape.rows;
+        }
+        return;
+      }
+      case Op::func: break;
+    }
+    const Expr& a = y->args[0];
+    switch (y->fn) {
+      case Fn::sum:  // d sum(X) = sum(dX) → Ȳ·1
+        give(a, mul(g, ones(a->shape)), "sum reduction rule");
+        return;
+      case Fn::tr:  // d tr(X) = tr(dX) → Ȳ·I
+        give(a, mul(g, identity(a->shape.rows)), "trace rule");
+        return;
+      case Fn::det:  // d det X = det X · tr(X⁻¹ dX)
+        give(a, mul({g, y, transpose(func(Fn::inv, a))}), "determinant rule");
+        return;
+      case Fn::logdet:  // d log det X = tr(X⁻¹ dX)
+        give(a, mul(g, transpose(func(Fn::inv, a))), "log-determinant rule");
+        return;
+      case Fn::inv:  // d X⁻¹ = −X⁻¹ dX X⁻¹
+        give(a, neg(mul({transpose(y), g, transpose(y)})), "inverse rule");
+        return;
+      case Fn::softmax:  // ∂s/∂a = diag(s) − s s'
+        give(a, sub(hadamard(y, g), mul(y, mul(transpose(y), g))), "softmax rule");
+        return;
+      case Fn::norm2:  // d‖a‖ = a'da/‖a‖
+        give(a, mul({g, a, power(y, -1)}), "norm rule");
+        return;
+      case Fn::diag:
+        give(a, func(Fn::diag, g), "diag rule");
+        return;
+      default:  // element-wise: d f(a) = f'(a) ⊙ da
+        give(a, hadamard(g, elementwise_derivative(y->fn, a)), "element-wise chain rule");
+        return;
+    }
+  }
+};
+
+// ---- forward mode: Jacobians -----------------------------------------------------
+
+Dim length(const Shape& s) { return s.is_row() ? s.cols : s.rows; }
+Expr as_col(const Expr& e) { return e->shape.is_row() ? transpose(e) : e; }
+
+struct Forward {
+  Expr x;
+  Dim n;
+  std::unordered_map<const Node*, Expr> memo;
+
+  [[noreturn]] void unsupported(const Expr& y) {
+    throw Error("Jacobian: " + to_text(y) + " is " + y->shape.str() + " and depends on " + x->name +
+                    "; Jacobians are derived through scalar and vector intermediates only",
+                ErrorKind::value);
+  }
+
+  // ∂y/∂x, numel(y) × n; nullptr when y does not depend on x.
+  Expr J(const Expr& y) {
+    if (!y->depends_on(x->name)) return nullptr;
+    auto it = memo.find(y.get());
+    if (it != memo.end()) return it->second;
+    if (!y->shape.is_scalar() && !y->shape.is_vector()) unsupported(y);
+    Expr r = compute(y);
+    r = simplify(r);
+    memo[y.get()] = r;
+    return r;
+  }
+
+  Expr sum_of(std::vector<Expr> parts, const Expr& y) {
+    if (parts.empty()) return zero(Shape{length(y->shape), n});
+    return add(parts);
+  }
+
+  Expr compute(const Expr& y) {
+    std::vector<Expr> parts;
+    switch (y->op) {
+      case Op::variable: return identity(n);
+      case Op::constant: case Op::dim: case Op::zero: case Op::identity: case Op::ones: return nullptr;
+      case Op::add:
+        for (size_t i = 0; i < y->args.size(); ++i)
+          if (Expr j = J(y->args[i])) parts.push_back(scale(y->coefs[i], j));
+        return sum_of(parts, y);
+      case Op::mul: {
+        int ns = y->nscalars;
+        size_t k = y->args.size();
+        for (int i = 0; i < ns; ++i) {
+          Expr j = J(y->args[i]);
+          if (!j) continue;
+          std::vector<Expr> rest{constant(y->value)};
+          for (size_t m = 0; m < k; ++m)
+            if (m != size_t(i)) rest.push_back(y->args[m]);
+          parts.push_back(mul(as_col(mul(rest)), j));
+        }
+        std::vector<Expr> s{constant(y->value)};
+        for (int i = 0; i < ns; ++i) s.push_back(y->args[i]);
+        for (size_t i = ns; i < k; ++i) {
+          const Expr& fi = y->args[i];
+          Expr j = J(fi);
+          if (!j) continue;
+          Expr l = chain_of(y, ns, i), r = chain_of(y, i + 1, k);
+          std::vector<Expr> fs = s;
+          if (fi->shape.is_col()) {  // vec(L f R) = (R' ⊗ L) f
+            if (r) fs.push_back(transpose(r));
+            if (l) fs.push_back(l);
+          } else {  // f row: vec(L f' R) = (L ⊗ R') f
+            if (l) fs.push_back(l);
+            if (r) fs.push_back(transpose(r));
+          }
+          fs.push_back(j);
+          parts.push_back(mul(fs));
+        }
+        return sum_of(parts, y);
+      }
+      case Op::hadamard:  // ∂(a⊙b)/∂a = diag(b)
+        for (size_t i = 0; i < y->args.size(); ++i) {
+          Expr j = J(y->args[i]);
+          if (!j) continue;
+          std::vector<Expr> others;
+          for (size_t m = 0; m < y->args.size(); ++m)
+            if (m != i) others.push_back(y->args[m]);
+          parts.push_back(mul(func(Fn::diag, as_col(hadamard(others))), j));
+        }
+        return sum_of(parts, y);
+      case Op::power: {
+        const Expr& a = y->args[0];
+        Expr d = scale(y->value, power(a, y->value - 1));
+        Expr j = J(a);
+        return a->shape.is_scalar() ? mul(d, j) : mul(func(Fn::diag, as_col(d)), j);
+      }
+      case Op::transpose: return J(y->args[0]);
+      case Op::vcat: {
+        std::vector<Expr> blocks;
+        for (auto& p : y->args) {
+          if (!p->shape.cols.is_one()) unsupported(p);
+          Expr j = J(p);
+          blocks.push_back(j ? j : zero(Shape{p->shape.rows, n}));
+        }
+        return vcat(blocks);
+      }
+      case Op::func: break;
+    }
+    const Expr& a = y->args[0];
+    if (!a->shape.is_scalar() && !a->shape.is_vector()) unsupported(a);
+    Expr j = J(a);
+    switch (y->fn) {
+      case Fn::sum: return mul(transpose(ones(Shape{length(a->shape), 1})), j);  // ∂sum(a)/∂a = 1'
+      case Fn::norm2: return mul({transpose(as_col(a)), power(y, -1), j});        // a'/‖a‖
+      case Fn::softmax:                                                          // diag(s) − s s'
+        return mul(sub(func(Fn::diag, y), mul(y, transpose(y))), j);
+      case Fn::tr: case Fn::det: case Fn::logdet: case Fn::inv: case Fn::diag:
+        if (a->shape.is_scalar()) break;
+        unsupported(y);
+      default: break;
+    }
+    if (a->shape.is_scalar()) {
+      Expr inner_d;
+      switch (y->fn) {
+        case Fn::tr: case Fn::det: case Fn::diag: case Fn::sum: inner_d = constant(1); break;
+        case Fn::logdet: case Fn::inv: inner_d = y->fn == Fn::inv ? neg(power(a, -2)) : power(a, -1); break;
+        default: inner_d = elementwise_derivative(y->fn, a);
+      }
+      return mul(inner_d, j);
+    }
+    return mul(func(Fn::diag, as_col(elementwise_derivative(y->fn, a))), j);
+  }
+};
+
+}  // namespace
+
+Expr gradient(const Expr& f, const Expr& x) {
+  NABLA_CHECK(f->shape.is_scalar(), "gradient: f is ", f->shape.str(), ", not a scalar");
+  Reverse r;
+  return r.run(f, x);
+}
+
+Expr jacobian(const Expr& f, const Expr& x) {
+  NABLA_CHECK(f->shape.is_scalar() || f->shape.is_vector(), "Jacobian: f is ", f->shape.str(),
+              "; nabla derives Jacobians of scalars and vectors");
+  NABLA_CHECK(x->shape.is_scalar() || x->shape.is_vector(), "Jacobian: ", x->name, " is ", x->shape.str(),
+              "; Jacobians are taken with respect to scalars and vectors");
+  Forward fw;
+  fw.x = x;
+  fw.n = length(x->shape);
+  Expr j = fw.J(f);
+  if (!j) return zero(Shape{length(f->shape), fw.n});
+  return j;
+}
+
+// ---- the driver -----------------------------------------------------------------
+
+namespace {
+
+std::vector<std::string> pick_names(const Declarations& decls, size_t count) {
+  static const char* letters[] = {"u", "v", "w", "p", "q", "r", "s", "t", "g", "h"};
+  std::vector<std::string> out;
+  auto taken = [&](const std::string& s) {
+    return decls.vars.count(s) || decls.is_dim(s) || std::find(out.begin(), out.end(), s) != out.end();
+  };
+  if (count <= 6) {
+    for (auto* l : letters) {
+      if (out.size() == count) break;
+      if (!taken(l)) out.push_back(l);
+    }
+  }
+  for (int i = 1; out.size() < count; ++i) {
+    std::string s = "u" + std::to_string(i);
+    if (!taken(s)) out.push_back(s);
+  }
+  return out;
+}
+
+bool trivial(const Expr& e) {
+  return e->op == Op::variable || (e->op == Op::transpose && e->args[0]->op == Op::variable) ||
+         e->op == Op::constant;
+}
+
+}  // namespace
+
+Derivative differentiate(const Expr& f, const std::string& wrt, const Declarations& decls, const DiffOptions& opts) {
+  Expr x = decls.var(wrt);
+  NABLA_CHECK(opts.order == 1 || opts.order == 2, "--order must be 1 or 2, got ", opts.order);
+  Derivative d;
+  d.layout = opts.layout;
+  std::map<const Node*, std::string> names;
+  if (opts.steps) {
+    // Intermediate variables: the non-trivial nodes between x and f.
+    std::vector<Expr> order = topo(f, x->name);
+    std::vector<Expr> mids;
+    for (auto& e : order)
+      if (e != f && !trivial(e) && e->depends_on(x->name)) mids.push_back(e);
+    std::vector<std::string> ns = pick_names(decls, mids.size());
+    for (size_t i = 0; i < mids.size(); ++i) {
+      d.intermediates.push_back({ns[i], mids[i]});
+      names[mids[i].get()] = ns[i];
+    }
+  }
+  auto shown = [&](const Expr& e) {
+    std::map<const Node*, std::string> m = names;
+    m.erase(e.get());  // show a definition by its operands
+    return to_text(e, m);
+  };
+  Expr raw;
+  if (f->shape.is_scalar()) {
+    Reverse r;
+    if (opts.steps) {
+      r.record = [&](const Expr& y, const Expr& g, const std::vector<const char*>& rules) {
+        std::string label = y == f ? "f" : (names.count(y.get()) ? names[y.get()] : shown(y));
+        std::string rule;
+        for (auto* s : rules) rule += (rule.empty() ? "" : ", ") + std::string(s);
+        if (y == f) rule = "start: ∂f/∂f = 1";
+        d.steps.push_back({rule, "∂f/∂" + label + " = " + to_text(g, names)});
+      };
+    }
+    Expr g = r.run(f, x);
+    if (opts.order == 2) {
+      NABLA_CHECK(x->shape.is_scalar() || x->shape.is_col(), "--order 2: the Hessian is taken with respect to a ",
+                  "scalar or a column vector; ", wrt, " is ", x->shape.str());
+      Expr gs = simplify(g);
+      if (opts.steps) d.steps.push_back({"gradient, simplified", "∇f = " + to_text(gs)});
+      raw = jacobian(gs, x);
+      if (opts.steps) d.steps.push_back({"Hessian = Jacobian of the gradient", "∂(∇f)/∂" + wrt + " = " + to_text(raw)});
+      d.kind = DerivKind::hessian;
+      if (opts.layout == Layout::denominator) raw = transpose(raw);
+    } else {
+      d.kind = DerivKind::gradient;
+      raw = g;
+      if (opts.layout == Layout::numerator) raw = transpose(raw);
+    }
+  } else {
+    NABLA_CHECK(opts.order == 1, "--order 2 needs a scalar f; ", to_text(f), " is ", f->shape.str());
+    NABLA_CHECK(f->shape.is_vector(), "f is ", f->shape.str(),
+                ": nabla derives gradients of scalars and Jacobians of vectors (a matrix-valued f has a ",
+                "higher-order derivative)");
+    raw = jacobian(f, x);
+    d.kind = DerivKind::jacobian;
+    if (opts.steps) d.steps.push_back({"forward mode: ∂y/∂x per node, numerator layout", "∂f/∂" + wrt + " = " + to_text(raw, names)});
+    if (opts.layout == Layout::denominator) raw = transpose(raw);
+  }
+  d.raw = raw;
+  d.result = simplify(raw, &d.rules);
+  d.shape = d.result->shape;
+  return d;
+}
+
+std::string format_steps(const Derivative& d, const std::string& fname) {
+  std::ostringstream os;
+  if (!d.intermediates.empty()) {
+    os << "intermediate variables:\n";
+    std::map<const Node*, std::string> names;
+    for (auto& [n, e] : d.intermediates) {
+      os << "  " << n << " = " << to_text(e, names) << "\n";
+      names[e.get()] = n;
+    }
+  }
+  os << "steps:\n";
+  for (size_t i = 0; i < d.steps.size(); ++i)
+    os << "  " << (i + 1) << ". " << d.steps[i].text << "    [" << d.steps[i].rule << "]\n";
+  if (!d.rules.empty()) {
+    os << "simplify:\n";
+    for (auto& r : d.rules) os << "  " << to_text(r.before) << "  →  " << to_text(r.after) << "    [" << r.rule << "]\n";
+  }
+  const char* kind = d.kind == DerivKind::gradient ? "gradient" : d.kind == DerivKind::jacobian ? "Jacobian" : "Hessian";
+  const char* layout = d.layout == Layout::numerator ? "numerator layout"
+                       : d.layout == Layout::denominator ? "denominator layout"
+                       : d.kind == DerivKind::gradient ? "shaped like the variable"
+                                                       : "numerator layout";
+  os << "result (" << kind << ", " << layout << ", " << d.shape.str() << "):\n  " << to_text(d.result) << "\n";
+  (void)fname;
+  return os.str();
+}
+
+}  // namespace nabla::sym

@@ -1,0 +1,501 @@
+// Lowering to nabla's ops: evaluation in float64, the JSON values reader,
+// random values, and the check against autodiff and finite differences.
+//
+// inv, det and logdet have no op in the numeric engine; they are computed
+// here by LU with partial pivoting on the tensor's data (no gradient).
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <unordered_map>
+
+#include "nabla/autograd.hpp"
+#include "nabla/error.hpp"
+#include "nabla/generator.hpp"
+#include "nabla/ops.hpp"
+#include "nabla/sym.hpp"
+#include "sym/internal.hpp"
+
+namespace nabla::sym {
+
+namespace {
+
+const TensorOptions kF64 = TensorOptions(kFloat64);
+
+// ---- LU ---------------------------------------------------------------------------
+
+struct LU {
+  int64_t n;
+  std::vector<double> a;  // row-major, L (unit) and U packed
+  std::vector<int64_t> perm;
+  int sign = 1;
+  bool singular = false;
+};
+
+LU factor(const Tensor& m) {
+  LU f;
+  f.n = m.size(0);
+  NABLA_CHECK(m.dim() == 2 && m.size(1) == f.n, "LU: matrix must be square, got ", m.shape_str());
+  f.a = m.contiguous().to(kFloat64).detach().to_vector<double>();
+  f.perm.resize(f.n);
+  for (int64_t i = 0; i < f.n; ++i) f.perm[i] = i;
+  int64_t n = f.n;
+  for (int64_t k = 0; k < n; ++k) {
+    int64_t p = k;
+    double best = std::fabs(f.a[k * n + k]);
+    for (int64_t i = k + 1; i < n; ++i)
+      if (std::fabs(f.a[i * n + k]) > best) {
+        best = std::fabs(f.a[i * n + k]);
+        p = i;
+      }
+    if (best == 0) {
+      f.singular = true;
+      continue;
+    }
+    if (p != k) {
+      for (int64_t j = 0; j < n; ++j) std::swap(f.a[k * n + j], f.a[p * n + j]);
+      std::swap(f.perm[k], f.perm[p]);
+      f.sign = -f.sign;
+    }
+    double piv = f.a[k * n + k];
+    for (int64_t i = k + 1; i < n; ++i) {
+      double l = f.a[i * n + k] / piv;
+      f.a[i * n + k] = l;
+      if (l == 0) continue;
+      for (int64_t j = k + 1; j < n; ++j) f.a[i * n + j] -= l * f.a[k * n + j];
+    }
+  }
+  return f;
+}
+
+double lu_det(const LU& f) {
+  if (f.singular) return 0;
+  double d = f.sign;
+  for (int64_t i = 0; i < f.n; ++i) d *= f.a[i * f.n + i];
+  return d;
+}
+
+Tensor lu_inverse(const LU& f) {
+  NABLA_CHECK(!f.singular, "inv: the matrix is singular");
+  int64_t n = f.n;
+  std::vector<double> out(n * n);
+  std::vector<double> col(n);
+  for (int64_t c = 0; c < n; ++c) {
+    for (int64_t i = 0; i < n; ++i) col[i] = f.perm[i] == c ? 1.0 : 0.0;
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = 0; j < i; ++j) col[i] -= f.a[i * n + j] * col[j];
+    for (int64_t i = n; i-- > 0;) {
+      for (int64_t j = i + 1; j < n; ++j) col[i] -= f.a[i * n + j] * col[j];
+      col[i] /= f.a[i * n + i];
+    }
+    for (int64_t i = 0; i < n; ++i) out[i * n + c] = col[i];
+  }
+  return tensor(out, {n, n}, kF64);
+}
+
+Tensor as2d(const Tensor& t, int64_t r, int64_t c) { return reshape(t, {r, c}); }
+
+struct Evaluator {
+  const Bindings& b;
+  std::unordered_map<const Node*, Tensor> memo;
+
+  int64_t dim(const Dim& d) { return d.eval(b.dims); }
+
+  Tensor run(const Expr& e) {
+    auto it = memo.find(e.get());
+    if (it != memo.end()) return it->second;
+    Tensor t = compute(e);
+    memo[e.get()] = t;
+    return t;
+  }
+
+  Tensor compute(const Expr& e) {
+    switch (e->op) {
+      case Op::constant: return full({1, 1}, e->value, kF64);
+      case Op::variable: {
+        auto it = b.values.find(e->name);
+        NABLA_CHECK(it != b.values.end(), "no value given for '", e->name, "'");
+        int64_t r = dim(e->shape.rows), c = dim(e->shape.cols);
+        const Tensor& v = it->second;
+        NABLA_CHECK(v.numel() == r * c, "value of '", e->name, "' has ", v.numel(), " elements, expected ",
+                    e->shape.str(), " = ", r, "×", c);
+        return v.dim() == 2 && v.size(0) == r ? v : reshape(v, {r, c});
+      }
+      case Op::dim: {
+        auto it = b.dims.find(e->name);
+        NABLA_CHECK(it != b.dims.end(), "dimension '", e->name, "' is not bound");
+        return full({1, 1}, double(it->second), kF64);
+      }
+      case Op::zero: return zeros({dim(e->shape.rows), dim(e->shape.cols)}, kF64);
+      case Op::identity: return eye(dim(e->shape.rows), kF64);
+      case Op::ones: return nabla::ones({dim(e->shape.rows), dim(e->shape.cols)}, kF64);
+      case Op::add: {
+        Tensor acc;
+        for (size_t i = 0; i < e->args.size(); ++i) {
+          Tensor t = run(e->args[i]);
+          if (e->coefs[i] != 1) t = t * e->coefs[i];
+          acc = acc.defined() ? acc + t : t;
+        }
+        return acc;
+      }
+      case Op::mul: {
+        Tensor s;
+        for (int i = 0; i < e->nscalars; ++i) {
+          Tensor t = run(e->args[i]);
+          s = s.defined() ? s * t : t;
+        }
+        Tensor m;
+        for (size_t i = e->nscalars; i < e->args.size(); ++i) {
+          Tensor t = run(e->args[i]);
+          m = m.defined() ? matmul(m, t) : t;
+        }
+        Tensor out = m.defined() ? m : s;
+        if (m.defined() && s.defined()) out = s.numel() == 1 && m.numel() > 1 ? m * s : m * s;
+        if (e->value != 1) out = out * e->value;
+        return out;
+      }
+      case Op::hadamard: {
+        Tensor acc;
+        for (auto& a : e->args) {
+          Tensor t = run(a);
+          acc = acc.defined() ? acc * t : t;
+        }
+        return acc;
+      }
+      case Op::power: {
+        Tensor a = run(e->args[0]);
+        if (e->value == 2) return a * a;
+        if (e->value == -1) return 1.0 / a;
+        return nabla::pow(a, e->value);
+      }
+      case Op::transpose: return nabla::transpose(run(e->args[0]), 0, 1);
+      case Op::vcat: {
+        std::vector<Tensor> parts;
+        for (auto& a : e->args) parts.push_back(run(a));
+        return concat(parts, 0);
+      }
+      case Op::func: break;
+    }
+    Tensor a = run(e->args[0]);
+    switch (e->fn) {
+      case Fn::sum: return as2d(nabla::sum(a), 1, 1);
+      case Fn::tr: return as2d(trace(a), 1, 1);
+      case Fn::det: return full({1, 1}, lu_det(factor(a)), kF64);
+      case Fn::logdet: {
+        double d = lu_det(factor(a));
+        NABLA_CHECK(d > 0, "logdet: the determinant is ", d, ", not positive");
+        return full({1, 1}, std::log(d), kF64);
+      }
+      case Fn::inv: return lu_inverse(factor(a));
+      case Fn::log: return nabla::log(a);
+      case Fn::exp: return nabla::exp(a);
+      case Fn::sqrt: return nabla::sqrt(a);
+      case Fn::abs: return nabla::abs(a);
+      case Fn::sign: return nabla::step(a) - nabla::step(-a);
+      case Fn::sin: return nabla::sin(a);
+      case Fn::cos: return nabla::cos(a);
+      case Fn::sinh: return (nabla::exp(a) - nabla::exp(-a)) * 0.5;
+      case Fn::cosh: return nabla::cosh(a);
+      case Fn::tanh: return nabla::tanh(a);
+      case Fn::sigmoid: return nabla::sigmoid(a);
+      case Fn::relu: return nabla::relu(a);
+      case Fn::step: return nabla::step(a);
+      case Fn::softmax: return nabla::softmax(a, 0);
+      case Fn::norm2: return as2d(nabla::norm(a), 1, 1);
+      case Fn::diag: {
+        if (e->args[0]->shape.is_vector() || a.size(1) == 1) {
+          int64_t n = a.numel();
+          return diag(reshape(a, {n}));
+        }
+        return as2d(diag(a), a.size(0), 1);
+      }
+    }
+    throw Error("internal: unknown function", ErrorKind::internal);
+  }
+};
+
+bool any_lu(const Expr& e) {
+  if (e->op == Op::func && (e->fn == Fn::inv || e->fn == Fn::det || e->fn == Fn::logdet)) return true;
+  for (auto& a : e->args)
+    if (any_lu(a)) return true;
+  return false;
+}
+
+}  // namespace
+
+Tensor evaluate(const Expr& e, const Bindings& b) {
+  Evaluator ev{b, {}};
+  return ev.run(e);
+}
+
+std::function<Tensor(const Bindings&)> lower(const Expr& e) {
+  return [e](const Bindings& b) { return evaluate(e, b); };
+}
+
+bool uses_lu(const Expr& e) { return any_lu(e); }
+
+// ---- values -----------------------------------------------------------------------
+
+namespace {
+
+double number_of(const nlohmann::json& j, const std::string& what) {
+  NABLA_CHECK_KIND(j.is_number(), ErrorKind::parse, "values: ", what, " must be a number, got ",
+                   j.type_name());
+  double v = j.get<double>();
+  NABLA_CHECK_KIND(std::isfinite(v), ErrorKind::parse, "values: ", what, " is not finite");
+  return v;
+}
+
+void bind(Bindings& b, const Dim& d, int64_t value, const std::string& var) {
+  if (d.is_const()) {
+    NABLA_CHECK_KIND(d.constant() == value, ErrorKind::shape, "values: '", var, "' has ", value,
+                     " where its declaration says ", d.constant());
+    return;
+  }
+  std::string s = d.as_symbol();
+  NABLA_CHECK(!s.empty(), "values: cannot bind dimension ", d.str());
+  auto it = b.dims.find(s);
+  if (it == b.dims.end()) {
+    b.dims[s] = value;
+    return;
+  }
+  NABLA_CHECK_KIND(it->second == value, ErrorKind::shape, "values: dimension ", s, " is ", it->second,
+                   " elsewhere but '", var, "' gives ", value);
+}
+
+}  // namespace
+
+Bindings read_values(const std::string& text, const Declarations& decls) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(std::string("values: not valid JSON: ") + e.what(), ErrorKind::parse);
+  }
+  NABLA_CHECK_KIND(j.is_object(), ErrorKind::parse, "values: expected a JSON object {\"name\": value, …}");
+  Bindings b;
+  // Dimension symbols given by number first.
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    if (!decls.is_dim(it.key())) continue;
+    double v = number_of(it.value(), "dimension '" + it.key() + "'");
+    NABLA_CHECK_KIND(v >= 1 && v <= 1e7 && v == std::floor(v), ErrorKind::parse, "values: dimension '", it.key(),
+                     "' must be a positive integer");
+    b.dims[it.key()] = int64_t(v);
+  }
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    const std::string& name = it.key();
+    if (decls.is_dim(name)) continue;
+    auto d = decls.vars.find(name);
+    NABLA_CHECK_KIND(d != decls.vars.end(), ErrorKind::parse, "values: '", name, "' is not declared");
+    const Shape& s = d->second;
+    const nlohmann::json& v = it.value();
+    std::vector<double> data;
+    int64_t rows = 1, cols = 1;
+    if (v.is_number()) {
+      data.push_back(number_of(v, "'" + name + "'"));
+    } else if (v.is_array() && !v.empty() && v[0].is_array()) {
+      rows = int64_t(v.size());
+      cols = int64_t(v[0].size());
+      NABLA_CHECK_KIND(cols > 0, ErrorKind::parse, "values: '", name, "' has an empty row");
+      for (auto& row : v) {
+        NABLA_CHECK_KIND(row.is_array() && int64_t(row.size()) == cols, ErrorKind::parse, "values: the rows of '",
+                         name, "' must be arrays of equal length");
+        for (auto& x : row) data.push_back(number_of(x, "an element of '" + name + "'"));
+      }
+    } else if (v.is_array() && !v.empty()) {
+      for (auto& x : v) data.push_back(number_of(x, "an element of '" + name + "'"));
+      if (s.is_row()) cols = int64_t(data.size());
+      else rows = int64_t(data.size());
+    } else {
+      throw Error("values: '" + name + "' must be a number, an array or an array of rows", ErrorKind::parse);
+    }
+    // A vector may also be given as one row or one column of arrays.
+    if (s.is_col() && rows == 1 && cols > 1) std::swap(rows, cols);
+    if (s.is_row() && cols == 1 && rows > 1) std::swap(rows, cols);
+    bind(b, s.rows, rows, name);
+    bind(b, s.cols, cols, name);
+    b.values[name] = tensor(data, {rows, cols}, kF64);
+  }
+  return b;
+}
+
+Bindings random_values(const Declarations& decls, uint64_t seed, Bindings base) {
+  Generator gen(seed);
+  int64_t next = 3;
+  for (auto& s : decls.dims)
+    if (!base.dims.count(s)) base.dims[s] = next++;
+  for (auto& name : decls.order) {
+    if (base.values.count(name)) continue;
+    const Shape& s = decls.vars.at(name);
+    int64_t r = s.rows.eval(base.dims), c = s.cols.eval(base.dims);
+    std::vector<double> data(r * c);
+    for (auto& x : data) x = 0.2 + gen.uniform01();
+    if (r == c && r > 1)
+      for (int64_t i = 0; i < r; ++i) data[i * r + i] += double(r);
+    base.values[name] = tensor(data, {r, c}, kF64);
+  }
+  return base;
+}
+
+std::string tensor_to_json(const Tensor& t, bool as_vector) {
+  Tensor c = t.contiguous().to(kFloat64).detach();
+  int64_t r = c.dim() == 2 ? c.size(0) : c.numel(), k = c.dim() == 2 ? c.size(1) : 1;
+  std::vector<double> v = c.to_vector<double>();
+  auto num = [](double x) { return std::isfinite(x) ? nlohmann::json(x) : nlohmann::json(nullptr); };
+  nlohmann::json j;
+  if (r * k == 1) {
+    j = num(v[0]);
+  } else if (as_vector && k == 1) {
+    j = nlohmann::json::array();
+    for (double x : v) j.push_back(num(x));
+  } else {
+    j = nlohmann::json::array();
+    for (int64_t i = 0; i < r; ++i) {
+      nlohmann::json row = nlohmann::json::array();
+      for (int64_t q = 0; q < k; ++q) row.push_back(num(v[i * k + q]));
+      j.push_back(row);
+    }
+  }
+  return j.dump();
+}
+
+// ---- checking ---------------------------------------------------------------------
+
+Tensor evaluate_derivative(const Derivative& d, const Bindings& b) { return evaluate(d.result, b); }
+
+namespace {
+
+double rel_error(const Tensor& a, const Tensor& ref) {
+  NABLA_CHECK(a.numel() == ref.numel(), "check: the symbolic derivative has ", a.numel(), " elements, the reference ",
+              ref.numel());
+  std::vector<double> x = a.contiguous().detach().to_vector<double>();
+  std::vector<double> y = ref.contiguous().detach().to_vector<double>();
+  double worst = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    double e = std::fabs(x[i] - y[i]) / std::max(1.0, std::fabs(y[i]));
+    if (!(e <= worst)) worst = std::isnan(e) ? INFINITY : e;
+  }
+  return worst;
+}
+
+double scalar_at(const Expr& f, Bindings& b) { return evaluate(f, b).item(); }
+
+}  // namespace
+
+CheckReport check(const Expr& f, const std::string& wrt, const Derivative& d, const Bindings& b0) {
+  CheckReport rep;
+  Bindings b = b0;
+  NABLA_CHECK(b.values.count(wrt), "check: no value for '", wrt, "'");
+  Tensor x0 = b.values[wrt].contiguous().to(kFloat64).clone();
+  int64_t xr = x0.size(0), xc = x0.size(1), n = x0.numel();
+  Tensor sym = evaluate(d.result, b).contiguous();
+  std::vector<double> xv = x0.to_vector<double>();
+  auto with = [&](const std::vector<double>& v) {
+    b.values[wrt] = tensor(v, {xr, xc}, kF64);
+  };
+  bool second = d.kind == DerivKind::hessian;
+  bool transposed = (d.kind == DerivKind::gradient && d.layout == Layout::numerator) ||
+                    (d.kind != DerivKind::gradient && d.layout == Layout::denominator);
+  // Reference in the canonical layout: gradient shaped like x; Jacobian m×n; Hessian n×n.
+  Tensor fd;
+  if (d.kind == DerivKind::gradient) {
+    std::vector<double> g(n);
+    const double h = 1e-6;
+    for (int64_t i = 0; i < n; ++i) {
+      std::vector<double> p = xv, m = xv;
+      p[i] += h;
+      m[i] -= h;
+      with(p);
+      double fp = scalar_at(f, b);
+      with(m);
+      double fm = scalar_at(f, b);
+      g[i] = (fp - fm) / (2 * h);
+    }
+    fd = tensor(g, {xr, xc}, kF64);
+  } else if (d.kind == DerivKind::jacobian) {
+    const double h = 1e-6;
+    int64_t m = evaluate(f, b).numel();
+    std::vector<double> J(m * n);
+    for (int64_t j = 0; j < n; ++j) {
+      std::vector<double> p = xv, q = xv;
+      p[j] += h;
+      q[j] -= h;
+      with(p);
+      std::vector<double> fp = evaluate(f, b).contiguous().to_vector<double>();
+      with(q);
+      std::vector<double> fq = evaluate(f, b).contiguous().to_vector<double>();
+      for (int64_t i = 0; i < m; ++i) J[i * n + j] = (fp[i] - fq[i]) / (2 * h);
+    }
+    fd = tensor(J, {m, n}, kF64);
+  } else {
+    const double h = 1e-4;
+    std::vector<double> H(n * n);
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = 0; j < n; ++j) {
+        double acc = 0;
+        for (int si : {1, -1})
+          for (int sj : {1, -1}) {
+            std::vector<double> p = xv;
+            p[i] += si * h;
+            p[j] += sj * h;
+            with(p);
+            acc += si * sj * scalar_at(f, b);
+          }
+        H[i * n + j] = acc / (4 * h * h);
+      }
+    fd = tensor(H, {n, n}, kF64);
+  }
+  with(xv);
+  if (transposed) fd = nabla::transpose(fd, 0, 1).contiguous();
+  rep.fd_error = rel_error(sym, fd);
+  rep.tolerance = second ? 1e-4 : 1e-5;
+  rep.ok = rep.fd_error <= rep.tolerance;
+
+  if (uses_lu(f)) {
+    rep.note = "autodiff skipped: inv/det/logdet have no op in the numeric engine; checked by finite differences only";
+    return rep;
+  }
+  try {
+    Tensor xt = x0.clone().requires_grad_(true);
+    b.values[wrt] = xt;
+    Tensor y = evaluate(f, b);
+    Tensor ad;
+    if (d.kind == DerivKind::gradient) {
+      ad = grad({y}, {xt}, {}, false, false, true)[0];
+    } else if (d.kind == DerivKind::jacobian) {
+      int64_t m = y.numel();
+      std::vector<Tensor> rows;
+      for (int64_t i = 0; i < m; ++i) {
+        Tensor e = zeros(y.shape(), kF64);
+        std::vector<double> one(m, 0.0);
+        one[i] = 1;
+        e = tensor(one, y.shape(), kF64);
+        rows.push_back(reshape(grad({y}, {xt}, {e}, true, false, true)[0], {1, n}));
+      }
+      ad = concat(rows, 0);
+    } else {
+      Tensor g = grad({y}, {xt}, {}, true, true, true)[0];
+      std::vector<Tensor> rows;
+      for (int64_t i = 0; i < n; ++i) {
+        std::vector<double> one(n, 0.0);
+        one[i] = 1;
+        Tensor e = tensor(one, g.shape(), kF64);
+        if (!g.requires_grad()) {
+          rows.push_back(zeros({1, n}, kF64));
+          continue;
+        }
+        rows.push_back(reshape(grad({g}, {xt}, {e}, true, false, true)[0], {1, n}));
+      }
+      ad = concat(rows, 0);
+    }
+    ad = ad.detach().contiguous();
+    if (transposed) ad = nabla::transpose(ad, 0, 1).contiguous();
+    rep.autodiff_used = true;
+    rep.autodiff_error = rel_error(sym, ad);
+    if (!(rep.autodiff_error <= 1e-6)) rep.ok = false;
+  } catch (const Error& e) {
+    rep.note = std::string("autodiff not available here: ") + e.what();
+  }
+  b.values[wrt] = x0;
+  return rep;
+}
+
+}  // namespace nabla::sym

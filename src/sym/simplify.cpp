@@ -1,0 +1,318 @@
+// The rewrite rules: identities that are choices rather than canonical form.
+// Each rule has a name (cited by --steps) and a one-line statement. simplify()
+// rebuilds bottom-up through the smart constructors, then tries the rules on
+// each node until none fires (bounded).
+#include <unordered_map>
+
+#include "nabla/error.hpp"
+#include "nabla/sym.hpp"
+
+namespace nabla::sym {
+
+namespace {
+
+using RuleFn = Expr (*)(const Expr&);
+
+struct Rule {
+  const char* name;
+  RuleFn apply;  // the rewritten expression, or nullptr when it does not apply
+};
+
+// A term of a sum split as scalar part (coef·scalars) and matrix chain.
+struct Split {
+  std::vector<Expr> scalars;  // including the constant coefficient
+  std::vector<Expr> chain;
+};
+
+Split split(const Expr& t, double coef) {
+  Split s;
+  s.scalars.push_back(constant(coef));
+  if (t->op == Op::mul) {
+    s.scalars.push_back(constant(t->value));
+    for (int i = 0; i < t->nscalars; ++i) s.scalars.push_back(t->args[i]);
+    for (size_t i = t->nscalars; i < t->args.size(); ++i) s.chain.push_back(t->args[i]);
+  } else if (t->shape.is_scalar()) {
+    s.scalars.push_back(t);
+  } else {
+    s.chain.push_back(t);
+  }
+  return s;
+}
+
+// c₁·P·F + c₂·Q·F → (c₁·P + c₂·Q)·F (right) and F·P + F·Q → F·(P + Q) (left).
+Expr factor(const Expr& e, bool right) {
+  if (e->op != Op::add || e->shape.is_scalar()) return nullptr;
+  std::vector<Split> parts;
+  for (size_t i = 0; i < e->args.size(); ++i) parts.push_back(split(e->args[i], e->coefs[i]));
+  // The factor shared by the most terms (first such in term order).
+  Expr best;
+  size_t best_count = 1;
+  for (auto& p : parts) {
+    if (p.chain.empty()) continue;
+    const Expr& key = right ? p.chain.back() : p.chain.front();
+    size_t count = 0;
+    bool longer = false;
+    for (auto& q : parts)
+      if (!q.chain.empty() && (right ? q.chain.back() : q.chain.front()) == key) {
+        ++count;
+        if (q.chain.size() > 1) longer = true;
+      }
+    if (count > best_count && (longer || key->shape.is_vector())) {
+      best = key;
+      best_count = count;
+    }
+  }
+  if (!best) return nullptr;
+  std::vector<Expr> inside, others;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    Split& p = parts[i];
+    if (p.chain.empty() || (right ? p.chain.back() : p.chain.front()) != best) {
+      others.push_back(scale(e->coefs[i], e->args[i]));
+      continue;
+    }
+    std::vector<Expr> fs = p.scalars;
+    if (right) {
+      fs.insert(fs.end(), p.chain.begin(), p.chain.end() - 1);
+      if (p.chain.size() == 1) fs.push_back(identity(best->shape.rows));
+    } else {
+      if (p.chain.size() == 1) fs.push_back(identity(best->shape.cols));
+      fs.insert(fs.end(), p.chain.begin() + 1, p.chain.end());
+    }
+    inside.push_back(mul(fs));
+  }
+  Expr sum = add(inside);
+  Expr factored = right ? mul(sum, best) : mul(best, sum);
+  others.push_back(factored);
+  Expr out = add(others);
+  return out == e ? nullptr : out;
+}
+
+Expr factor_right(const Expr& e) { return factor(e, true); }
+Expr factor_left(const Expr& e) { return factor(e, false); }
+
+// sum(a .* b) = a'*b for column vectors (a*b' for rows).
+Expr sum_hadamard_inner(const Expr& e) {
+  if (e->op != Op::func || e->fn != Fn::sum) return nullptr;
+  const Expr& h = e->args[0];
+  if (h->op != Op::hadamard || !h->shape.is_vector()) return nullptr;
+  std::vector<Expr> rest(h->args.begin() + 1, h->args.end());
+  Expr b = rest.size() == 1 ? rest[0] : hadamard(rest);
+  return inner(h->args[0], b);
+}
+
+// sum(c·s·X) = c·s·sum(X): constant and scalar factors leave the sum.
+Expr sum_linear(const Expr& e) {
+  if (e->op != Op::func || e->fn != Fn::sum) return nullptr;
+  const Expr& m = e->args[0];
+  if (m->op == Op::ones) {
+    std::string a = m->shape.rows.as_symbol(), b = m->shape.cols.as_symbol();
+    auto dimx = [](const Dim& d) -> Expr {
+      if (d.is_const()) return constant(double(d.constant()));
+      if (!d.as_symbol().empty()) return dim_value(d.as_symbol());
+      return nullptr;
+    };
+    Expr r = dimx(m->shape.rows), c = dimx(m->shape.cols);
+    if (r && c) return mul(r, c);
+    return nullptr;
+  }
+  if (m->op == Op::add) {  // sum(a + b) = sum(a) + sum(b)
+    std::vector<Expr> ts;
+    for (size_t i = 0; i < m->args.size(); ++i) ts.push_back(scale(m->coefs[i], func(Fn::sum, m->args[i])));
+    return add(ts);
+  }
+  if (m->op != Op::mul || (m->value == 1 && m->nscalars == 0)) return nullptr;
+  std::vector<Expr> fs{constant(m->value)};
+  for (int i = 0; i < m->nscalars; ++i) fs.push_back(m->args[i]);
+  std::vector<Expr> chain(m->args.begin() + m->nscalars, m->args.end());
+  fs.push_back(func(Fn::sum, mul(chain)));
+  return mul(fs);
+}
+
+// ones(n)'*v = sum(v) for a column v; v'*ones(n) = sum(v).
+Expr ones_product_sum(const Expr& e) {
+  if (e->op != Op::mul || !e->shape.is_scalar()) return nullptr;
+  size_t ns = e->nscalars, k = e->args.size();
+  if (k - ns != 2) return nullptr;
+  const Expr& a = e->args[ns];
+  const Expr& b = e->args[ns + 1];
+  Expr v;
+  if (a->op == Op::ones && a->shape.is_row()) v = b;
+  else if (b->op == Op::ones && b->shape.is_col()) v = a;
+  if (!v) return nullptr;
+  std::vector<Expr> fs{constant(e->value)};
+  for (size_t i = 0; i < ns; ++i) fs.push_back(e->args[i]);
+  fs.push_back(func(Fn::sum, v));
+  return mul(fs);
+}
+
+// tr(c·s·M) = c·s·tr(M); tr(v*w') = w'*v (cyclic, to a scalar).
+Expr trace_rules(const Expr& e) {
+  if (e->op != Op::func || e->fn != Fn::tr) return nullptr;
+  const Expr& m = e->args[0];
+  if (m->op == Op::add) {
+    std::vector<Expr> ts;
+    for (size_t i = 0; i < m->args.size(); ++i) ts.push_back(scale(m->coefs[i], func(Fn::tr, m->args[i])));
+    return add(ts);
+  }
+  if (m->op != Op::mul) return nullptr;
+  std::vector<Expr> fs{constant(m->value)};
+  for (int i = 0; i < m->nscalars; ++i) fs.push_back(m->args[i]);
+  std::vector<Expr> chain(m->args.begin() + m->nscalars, m->args.end());
+  if (chain.front()->shape.is_col()) {  // tr(v R) = R v
+    std::rotate(chain.begin(), chain.begin() + 1, chain.end());
+    fs.push_back(mul(chain));
+    return mul(fs);
+  }
+  if (chain.back()->shape.is_row()) {  // tr(L w') = w' L
+    std::rotate(chain.rbegin(), chain.rbegin() + 1, chain.rend());
+    fs.push_back(mul(chain));
+    return mul(fs);
+  }
+  if (fs.size() > 1 || m->value != 1) {
+    if (m->value == 1 && m->nscalars == 0) return nullptr;
+    fs.push_back(func(Fn::tr, mul(chain)));
+    return mul(fs);
+  }
+  return nullptr;
+}
+
+// diag(v)*u = v .* u and u'*diag(v) = (v .* u)' for vectors u.
+Expr diag_vector(const Expr& e) {
+  if (e->op != Op::mul) return nullptr;
+  size_t ns = e->nscalars, k = e->args.size();
+  for (size_t i = ns; i + 1 < k; ++i) {
+    const Expr& a = e->args[i];
+    const Expr& b = e->args[i + 1];
+    Expr merged;
+    if (a->op == Op::func && a->fn == Fn::diag && a->args[0]->shape.is_col() && b->shape.is_col())
+      merged = hadamard(a->args[0], b);
+    else if (b->op == Op::func && b->fn == Fn::diag && b->args[0]->shape.is_col() && a->shape.is_row())
+      merged = hadamard(a, transpose(b->args[0]));
+    else if (a->op == Op::func && a->fn == Fn::diag && b->op == Op::func && b->fn == Fn::diag &&
+             a->args[0]->shape.is_col() && b->args[0]->shape.is_col())
+      merged = func(Fn::diag, hadamard(a->args[0], b->args[0]));
+    if (!merged) continue;
+    std::vector<Expr> fs{constant(e->value)};
+    for (size_t j = 0; j < k; ++j) {
+      if (j == i) fs.push_back(merged);
+      else if (j != i + 1) fs.push_back(e->args[j]);
+    }
+    return mul(fs);
+  }
+  return nullptr;
+}
+
+// inv(X)*X = I, X*inv(X) = I (and transposed).
+Expr inverse_cancel(const Expr& e) {
+  if (e->op != Op::mul) return nullptr;
+  size_t ns = e->nscalars, k = e->args.size();
+  auto inv_of = [](const Expr& a) -> Expr {
+    if (a->op == Op::func && a->fn == Fn::inv) return a->args[0];
+    if (a->op == Op::transpose && a->args[0]->op == Op::func && a->args[0]->fn == Fn::inv)
+      return transpose(a->args[0]->args[0]);
+    return nullptr;
+  };
+  for (size_t i = ns; i + 1 < k; ++i) {
+    Expr x = inv_of(e->args[i]), y = inv_of(e->args[i + 1]);
+    if ((x && x == e->args[i + 1]) || (y && y == e->args[i])) {
+      std::vector<Expr> fs{constant(e->value)};
+      for (size_t j = 0; j < k; ++j)
+        if (j != i && j != i + 1) fs.push_back(e->args[j]);
+      if (fs.size() == 1 || (fs.size() == size_t(ns) + 1)) fs.push_back(identity(e->args[i]->shape.rows));
+      return mul(fs);
+    }
+  }
+  return nullptr;
+}
+
+// ‖a‖² = a'a for vectors (and ‖a‖^(2k) = (a'a)^k).
+Expr norm_squared(const Expr& e) {
+  if (e->op != Op::power || e->value != 2) return nullptr;
+  const Expr& n = e->args[0];
+  if (n->op != Op::func || n->fn != Fn::norm2 || !n->args[0]->shape.is_vector()) return nullptr;
+  return inner(n->args[0], n->args[0]);
+}
+
+const Rule kRules[] = {
+    {"factor a common right factor: P*F + Q*F = (P + Q)*F", factor_right},
+    {"factor a common left factor: F*P + F*Q = F*(P + Q)", factor_left},
+    {"sum of a hadamard product is an inner product: sum(a .* b) = a'*b", sum_hadamard_inner},
+    {"sum is linear: sum(c*X) = c*sum(X), sum(ones(m,n)) = m*n", sum_linear},
+    {"a row of ones sums: ones(n)'*v = sum(v)", ones_product_sum},
+    {"trace: linear, cyclic to a scalar: tr(v*w') = w'*v", trace_rules},
+    {"diag times a vector is a hadamard product: diag(v)*u = v .* u", diag_vector},
+    {"an inverse cancels: inv(X)*X = I", inverse_cancel},
+    {"squared norm is an inner product: norm2(a)^2 = a'*a", norm_squared},
+};
+
+Expr rebuild(const Expr& e, const std::vector<Expr>& args) {
+  bool same = true;
+  for (size_t i = 0; i < args.size(); ++i)
+    if (args[i] != e->args[i]) same = false;
+  if (same) return e;
+  switch (e->op) {
+    case Op::add: {
+      std::vector<Expr> ts;
+      for (size_t i = 0; i < args.size(); ++i) ts.push_back(scale(e->coefs[i], args[i]));
+      return add(ts);
+    }
+    case Op::mul: {
+      std::vector<Expr> fs{constant(e->value)};
+      fs.insert(fs.end(), args.begin(), args.end());
+      return mul(fs);
+    }
+    case Op::hadamard: return hadamard(args);
+    case Op::power: return power(args[0], e->value);
+    case Op::transpose: return transpose(args[0]);
+    case Op::func: return func(e->fn, args[0]);
+    case Op::vcat: return vcat(args);
+    case Op::constant: case Op::variable: case Op::dim: case Op::zero: case Op::identity: case Op::ones:
+      return e;
+  }
+  return e;
+}
+
+struct Simplifier {
+  std::vector<RuleApplication>* trace;
+  std::unordered_map<const Node*, Expr> memo;
+  int budget = 10000;
+
+  Expr run(const Expr& e) {
+    auto it = memo.find(e.get());
+    if (it != memo.end()) return it->second;
+    std::vector<Expr> args;
+    args.reserve(e->args.size());
+    for (auto& a : e->args) args.push_back(run(a));
+    Expr cur = rebuild(e, args);
+    if (cur != e && cur->op != e->op) cur = run(cur);
+    for (bool changed = true; changed && budget > 0;) {
+      changed = false;
+      for (const Rule& r : kRules) {
+        Expr next = r.apply(cur);
+        if (!next || next == cur) continue;
+        --budget;
+        if (trace) trace->push_back({r.name, cur, next});
+        cur = run(next);
+        changed = true;
+        break;
+      }
+    }
+    memo[e.get()] = cur;
+    return cur;
+  }
+};
+
+}  // namespace
+
+Expr simplify(const Expr& e, std::vector<RuleApplication>* trace) {
+  Simplifier s{trace, {}};
+  return s.run(e);
+}
+
+std::vector<std::string> rule_names() {
+  std::vector<std::string> out;
+  for (const Rule& r : kRules) out.push_back(r.name);
+  return out;
+}
+
+}  // namespace nabla::sym
