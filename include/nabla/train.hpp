@@ -28,7 +28,7 @@ struct Config {
   std::string data = "fashion-mnist";
   std::string label_column = "label";
   double validation_fraction = 0.1;        // held out of the training set
-  std::string normalize = "global";        // "none", "global" or "per-feature" (fitted on training rows)
+  std::string normalize = "per-feature";   // "none", "global" or "per-feature" (fitted on training rows)
   // Model: Linear layers of these widths, `activation` between them, `output` after the last.
   std::vector<int64_t> layers = {784, 256, 128, 10};
   std::string activation = "relu";

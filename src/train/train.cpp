@@ -376,6 +376,18 @@ std::vector<EpochMetrics> Trainer::fit(const std::string& out, const Callbacks& 
       }
     }
     double secs = std::chrono::duration<double>(clock::now() - t0).count();
+    // The last step of an epoch is followed by no loss that would reveal a
+    // blown-up update: check the parameters before anything is saved.
+    for (const Tensor& p : model_->parameters()) {
+      bool finite = true;
+      dispatch(p.dtype(), [&]<class T>() {
+        const T* q = p.data_ptr<T>();
+        for (int64_t i = 0, n = p.numel(); i < n && finite; ++i) finite = std::isfinite(q[i]);
+      });
+      NABLA_CHECK(finite, "training diverged: the parameters are no longer finite after epoch ", epoch_ + 1,
+                  ", batch ", batches, " of ", batches,
+                  (out.empty() ? "" : "; the last good checkpoint is kept in " + out), " (try a smaller learning rate)");
+    }
     EpochMetrics m;
     m.epoch = epoch_ + 1;
     m.train_loss = samples ? loss_sum / static_cast<double>(samples) : NAN;
@@ -386,6 +398,9 @@ std::vector<EpochMetrics> Trainer::fit(const std::string& out, const Callbacks& 
       Evaluation ev = evaluate(*model_, c_, data_.validation);
       m.validation_loss = ev.loss;
       m.validation_accuracy = ev.accuracy;
+      NABLA_CHECK(std::isfinite(ev.loss), "training diverged: the validation loss is ", ev.loss, " after epoch ",
+                  epoch_ + 1, (out.empty() ? "" : "; the last good checkpoint is kept in " + out),
+                  " (try a smaller learning rate)");
     } else {
       m.validation_loss = m.validation_accuracy = NAN;
     }

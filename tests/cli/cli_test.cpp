@@ -1,0 +1,167 @@
+// The `nabla` command end to end: exit codes, one-line errors, files left intact.
+// The binary's path comes from NABLA_CLI (set by CMake); without it the tests skip.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Result {
+  int code;
+  std::string out, err;
+};
+
+Result run(const std::string& args) {
+  const char* cli = std::getenv("NABLA_CLI");
+  fs::path errf = fs::temp_directory_path() / ("nabla_cli_err_" + std::to_string(::getpid()));
+  std::string cmd = std::string(cli) + " " + args + " 2>" + errf.string() + " </dev/null";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
+  int status = pclose(p);
+  std::ifstream ef(errf);
+  std::string err((std::istreambuf_iterator<char>(ef)), {});
+  fs::remove(errf);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out, err};
+}
+
+void put_be32(std::ofstream& f, uint32_t v) {
+  for (int s = 24; s >= 0; s -= 8) f.put(static_cast<char>((v >> s) & 0xff));
+}
+
+// Writes a tiny valid IDX folder (n images of 2×2, labels 0/1).
+void write_idx(const fs::path& dir, int n) {
+  for (std::string split : {"train", "t10k"}) {
+    std::ofstream img(dir / (split + "-images-idx3-ubyte"), std::ios::binary);
+    std::ofstream lab(dir / (split + "-labels-idx1-ubyte"), std::ios::binary);
+    put_be32(img, 0x803), put_be32(img, n), put_be32(img, 2), put_be32(img, 2);
+    put_be32(lab, 0x801), put_be32(lab, n);
+    for (int i = 0; i < n; ++i) {
+      lab.put(static_cast<char>(i % 2));
+      for (int k = 0; k < 4; ++k) img.put(static_cast<char>(i % 2 ? 200 : 10));
+    }
+  }
+}
+
+std::string slurp(const fs::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(f), {}};
+}
+
+class Cli : public ::testing::Test {
+ protected:
+  fs::path dir;
+  void SetUp() override {
+    if (!std::getenv("NABLA_CLI")) GTEST_SKIP() << "NABLA_CLI is not set";
+    dir = fs::temp_directory_path() /
+          ("nabla_cli_" + std::to_string(::getpid()) + "_" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::create_directories(dir);
+  }
+  void TearDown() override {
+    if (!dir.empty()) fs::remove_all(dir);
+  }
+  // One line on stderr naming `needle`, exit code 2.
+  static void expect_error(const Result& r, const std::string& needle) {
+    EXPECT_EQ(r.code, 2) << r.out << r.err;
+    EXPECT_NE(r.err.find(needle), std::string::npos) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  }
+};
+
+}  // namespace
+
+TEST_F(Cli, TrainsSavesSummarizesEvaluatesPredicts) {
+  write_idx(dir, 64);
+  fs::path m = dir / "m.safetensors", metrics = dir / "m.json", plot = dir / "m.svg";
+  Result r = run("train --data " + dir.string() + " --layers 4,8,2 --epochs 3 --batch-size 16 --lr 0.05 --out " +
+                 m.string() + " --metrics-json " + metrics.string() + " --plot " + plot.string());
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("epoch 3/3"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("test acc 100.00%"), std::string::npos) << r.out;
+  EXPECT_TRUE(fs::exists(m));
+  EXPECT_NE(slurp(metrics).find("\"samples_per_second\""), std::string::npos);
+  EXPECT_NE(slurp(plot).find("<svg"), std::string::npos);
+  r = run("summary --model " + m.string());
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("total parameters: 58"), std::string::npos) << r.out;  // 4·8+8 + 8·2+2
+  r = run("evaluate --model " + m.string() + " --data " + dir.string());
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("accuracy 100.00%"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("confusion matrix"), std::string::npos) << r.out;
+  r = run("predict --model " + m.string() + " --input " + (dir / "t10k-images-idx3-ubyte").string() + " --limit 2");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("0: class 0"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("1: class 1"), std::string::npos) << r.out;
+}
+
+TEST_F(Cli, BadInputsFailWithOneLine) {
+  write_idx(dir, 32);
+  expect_error(run("train --data " + (dir / "nope").string()), "nope");
+  expect_error(run("train --data " + dir.string() + " --layers 5,2"), "4 features");
+  expect_error(run("train --data " + dir.string() + " --layers 4,x,2"), "--layers");
+  expect_error(run("train --data " + dir.string() + " --layers 4,2 --optimizer adamax"), "adamax");
+  // A truncated IDX file.
+  std::string bytes = slurp(dir / "train-images-idx3-ubyte");
+  std::ofstream(dir / "train-images-idx3-ubyte", std::ios::binary) << bytes.substr(0, bytes.size() - 5);
+  expect_error(run("train --data " + dir.string() + " --layers 4,2"), "train-images-idx3-ubyte");
+  // Wrong magic.
+  std::ofstream(dir / "train-images-idx3-ubyte", std::ios::binary) << std::string("\0\0\x09\x03", 4) + bytes.substr(4);
+  expect_error(run("train --data " + dir.string() + " --layers 4,2"), "train-images-idx3-ubyte");
+  // A CSV with a non-numeric cell.
+  std::ofstream(dir / "bad.csv") << "a,b,label\n1,2,0\n3,oops,1\n";
+  expect_error(run("train --data " + (dir / "bad.csv").string() + " --layers 2,2"), "bad.csv:3");
+  // A corrupt checkpoint and a missing one.
+  std::ofstream(dir / "junk.safetensors") << "not a checkpoint";
+  expect_error(run("summary --model " + (dir / "junk.safetensors").string()), "junk.safetensors");
+  expect_error(run("evaluate --model " + (dir / "missing.safetensors").string()), "missing.safetensors");
+}
+
+TEST_F(Cli, DivergenceKeepsTheGoodCheckpoint) {
+  write_idx(dir, 32);
+  fs::path m = dir / "m.safetensors";
+  ASSERT_EQ(run("train --data " + dir.string() + " --layers 4,8,2 --epochs 1 --out " + m.string()).code, 0);
+  std::string good = slurp(m);
+  Result r = run("train --data " + dir.string() + " --layers 4,8,2 --epochs 2 --batch-size 4 --optimizer sgd --lr 1e38 --out " +
+                 m.string());
+  expect_error(r, "epoch 1, batch");
+  EXPECT_EQ(slurp(m), good);
+  // Resuming with another architecture is refused, and the file stays.
+  r = run("train --data " + dir.string() + " --layers 4,16,2 --resume " + m.string() + " --out " + m.string());
+  expect_error(r, "layers");
+  EXPECT_EQ(slurp(m), good);
+}
+
+TEST_F(Cli, ResumeRepeatsTheUninterruptedRun) {
+  write_idx(dir, 64);
+  // Without a schedule the first two epochs of a 4-epoch run are a 2-epoch run:
+  // stop there, resume, and compare with the run that went straight through.
+  std::string base = "train --data " + dir.string() + " --layers 4,8,2 --batch-size 8 --seed 3 --schedule none ";
+  fs::path full = dir / "full.json", a = dir / "a.safetensors", b = dir / "b.json";
+  ASSERT_EQ(run(base + "--epochs 4 --out \"\" --metrics-json " + full.string()).code, 0);
+  ASSERT_EQ(run(base + "--epochs 2 --out " + a.string()).code, 0);
+  ASSERT_EQ(run(base + "--epochs 4 --resume " + a.string() + " --out \"\" --metrics-json " + b.string()).code, 0);
+  std::string f = slurp(full), s = slurp(b);
+  // The resumed run's epochs 3 and 4 carry the same train losses as the uninterrupted run's.
+  auto losses = [](const std::string& j) {
+    std::vector<std::string> v;
+    for (size_t p = j.find("\"train_loss\""); p != std::string::npos; p = j.find("\"train_loss\"", p + 1))
+      v.push_back(j.substr(p, j.find(',', p) - p));
+    return v;
+  };
+  auto lf = losses(f), ls = losses(s);
+  ASSERT_EQ(lf.size(), 4u);
+  ASSERT_EQ(ls.size(), 2u);
+  EXPECT_EQ(ls[0], lf[2]);
+  EXPECT_EQ(ls[1], lf[3]);
+}
