@@ -18,23 +18,53 @@ namespace {
 thread_local bool g_grad_enabled = true;
 uint64_t g_epoch = 0;  // distinguishes passes so Node scratch needs no reset
 
-// Adds g into slot, reusing g's buffer when nobody else can see it.
+// True when nobody else can see t's values: one handle, one view of its
+// storage, laid out densely (no stride-0 aliasing), outside any graph.
+bool exclusively_owned(const Tensor& t) {
+  return t.impl_ptr().use_count() == 1 && t.impl()->storage.use_count() == 1 && t.impl()->contiguous() &&
+         !t.impl()->requires_grad;
+}
+
+// Adds g into slot, reusing g's buffer when nobody else can see it. Adding in
+// place is only done into a buffer nobody else sees: a slot may hold a
+// broadcast view or share storage (a gradient left by create_graph, or set by
+// the user), and writing through it would corrupt other values.
 void accumulate(Tensor& slot, Tensor g, bool create_graph) {
   if (!slot.defined()) {
-    bool exclusive = g.impl_ptr().use_count() == 1 && g.impl()->storage.use_count() == 1 &&
-                     g.impl()->contiguous() && !g.impl()->requires_grad;
-    slot = (exclusive || create_graph) ? std::move(g) : g.detach().clone();
+    slot = (create_graph || exclusively_owned(g)) ? std::move(g) : g.detach().clone();
     return;
   }
   if (create_graph) {
     slot = slot + g;
   } else {
     NoGradGuard ng;
-    if (slot.impl_ptr().use_count() == 1 && !slot.requires_grad()) slot.add_(g);
+    if (exclusively_owned(slot)) slot.add_(g);
     else slot = slot + g;
   }
 }
 }  // namespace
+
+// Note [Deep graphs]: a node owns its inputs, which own their nodes, so
+// destroying the output of a 100000-step chain would recurse 100000 frames
+// deep. Instead each dying node hands the nodes it alone keeps alive to a
+// per-thread list, and only the outermost destructor drains it, one at a time.
+Node::~Node() {
+  thread_local std::vector<std::shared_ptr<Node>> orphans;
+  thread_local bool draining = false;
+  for (auto& in : inputs) {
+    if (in && in.use_count() == 1 && in->grad_fn && in->grad_fn.use_count() == 1)
+      orphans.push_back(std::move(in->grad_fn));
+    in.reset();
+  }
+  if (draining) return;
+  draining = true;
+  while (!orphans.empty()) {
+    std::shared_ptr<Node> n = std::move(orphans.back());
+    orphans.pop_back();
+    n.reset();  // may push that node's own orphans
+  }
+  draining = false;
+}
 
 bool is_grad_enabled() noexcept { return g_grad_enabled; }
 void set_grad_enabled(bool e) noexcept { g_grad_enabled = e; }
@@ -125,8 +155,13 @@ struct Pass {
     AutoGradMode mode(create_graph);
     for (size_t i = 0; i < roots.size(); ++i) {
       TensorImpl* r = roots[i].impl();
-      if (r->grad_fn) accumulate(r->grad_fn->grad_accum, seeds[i], create_graph);
-      else deliver_leaf(r, roots[i].impl_ptr(), seeds[i]);
+      if (!r->grad_fn) {
+        deliver_leaf(r, roots[i].impl_ptr(), seeds[i]);
+        continue;
+      }
+      auto it = capture.find(r);  // grad(y, {y}): ∂y/∂y is the seed itself
+      if (it != capture.end()) accumulate(captured[it->second], seeds[i], create_graph);
+      if (r->grad_fn->needed) accumulate(r->grad_fn->grad_accum, seeds[i], create_graph);
     }
     // Ready set: needed nodes with no pending consumers, processed in reverse
     // post-order among equals, which keeps the sweep deterministic.

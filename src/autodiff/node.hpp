@@ -45,7 +45,9 @@ struct Node {
   int pending = 0;
   bool needed = false;
 
-  virtual ~Node() = default;
+  // Frees the chain of nodes behind this one iteratively (engine.cpp): the
+  // default, recursive destruction would overflow the stack on deep graphs.
+  virtual ~Node();
   virtual void apply(const Tensor& grad, const VjpCtx& ctx) = 0;
   virtual void release() = 0;
 };
@@ -54,6 +56,7 @@ template <class F>
 struct LambdaNode final : Node {
   std::optional<F> fn;
   explicit LambdaNode(F&& f) : fn(std::move(f)) {}
+  ~LambdaNode() override { fn.reset(); }  // drop captures before ~Node unlinks the inputs
   void apply(const Tensor& grad, const VjpCtx& ctx) override { (*fn)(grad, ctx); }
   void release() override { fn.reset(); }
 };

@@ -103,6 +103,7 @@ struct PowScalarOp {
   }
   // ∂xⁿ/∂x = n xⁿ⁻¹   (seed 002 §2, the power rule)
   template <class V> V df(const V& x, const V&) const {
+    if (p == 0) return 0.0 * x;  // x⁰ = 1 everywhere, also at 0 (where 0·0⁻¹ would be nan)
     if (p == 1) return 0.0 * x + 1.0;
     if (p == 2) return 2.0 * x;
     return p * pow(x, p - 1);

@@ -116,7 +116,7 @@ Tensor unary_apply(const Op& op, const Tensor& x) {
         [op, x, y = y.detach()](const Tensor& g, const VjpCtx& ctx) {
           ctx.set(0, unary_scale(op, g, x, y));
         },
-        {&x});
+        {&x, &y});  // df may read y: changing either in place invalidates the VJP
   }
   return y;
 }
@@ -181,7 +181,7 @@ Tensor binary_apply(const Op& op, const Tensor& a, const Tensor& b) {
           if (ctx.need(0)) ctx.set(0, binary_scale<Op, true>(op, g, a, b, y));
           if (ctx.need(1)) ctx.set(1, binary_scale<Op, false>(op, g, a, b, y));
         },
-        {&a, &b});
+        {&a, &b, &y});
   }
   return y;
 }

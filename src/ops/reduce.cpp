@@ -15,6 +15,7 @@ std::vector<bool> reduced_mask(const Dims& dims, int rank, const char* op) {
   std::vector<bool> m(static_cast<size_t>(rank), dims.empty());
   for (int64_t d : dims) {
     int n = normalize_dim(d, rank, op);
+    if (rank == 0) continue;  // a scalar accepts dim 0 or −1 and has nothing to reduce
     NABLA_CHECK_KIND(!m[static_cast<size_t>(n)] || dims.empty(), ErrorKind::index, op, ": dimension ", d,
                      " is listed twice");
     m[static_cast<size_t>(n)] = true;
@@ -222,9 +223,22 @@ Tensor prod(const Tensor& x, int64_t dim, bool keepdim) {
   Tensor res = keepdim ? out : out.view(os);
   if (should_record({&x}))
     // ∂Πx/∂x_i = Π_{j≠i} x_j
-    record(res, "prod", {&x}, [ks, shape = s, others](const Tensor& g, const VjpCtx& ctx) {
-      ctx.set(0, expand(reshape(g, ks), shape) * others);
-    });
+    record(res, "prod", {&x}, [ks, d, shape = s, others, x](const Tensor& g, const VjpCtx& ctx) {
+      Tensor o = others;
+      if (is_grad_enabled()) {
+        // create_graph: Π_{j≠i} x_j as a differentiable function of x. Z holds,
+        // for each i along a new axis at d, x with x_i replaced by 1:
+        // Z = x ⊙ (1 − E) + E with E = I on the axes (d, d+1); the product over
+        // d+1 leaves Π_{j≠i} x_j, exact at zeros.
+        const int64_t n = shape[d];
+        Shape es = Dims::filled(shape.size() + 1, 1);
+        es[d] = n;
+        es[d + 1] = n;
+        Tensor e = eye(n, x.dtype()).reshape(es);
+        o = prod(unsqueeze(x, d) * (1.0 - e) + e, d + 1, false);
+      }
+      ctx.set(0, expand(reshape(g, ks), shape) * o);
+    }, {&x});
   return res;
 }
 Tensor prod(const Tensor& x) {
@@ -311,8 +325,10 @@ Tensor softmax_kernel(const Tensor& x_in, int d) {
           }
         }
         if constexpr (Log) {
-          T lz = static_cast<T>(std::log(z)) + m;
-          for (int64_t i = 0; i < n; ++i) out[i * inner] = row[i * inner] - lz;
+          // (x_i − m) − log z, not x_i − (m + log z): at |x| ~ 1000 the sum m + log z
+          // would round away the low bits of log z (1e-4 absolute in float32)
+          T lz = static_cast<T>(std::log(z));
+          for (int64_t i = 0; i < n; ++i) out[i * inner] = (row[i * inner] - m) - lz;
         } else {
           T inv = static_cast<T>(1.0 / z);
           for (int64_t i = 0; i < n; ++i) out[i * inner] *= inv;
@@ -333,7 +349,7 @@ Tensor softmax(const Tensor& x, int64_t dim) {
     record(y, "softmax", {&x}, [x, y = y.detach(), d](const Tensor& g, const VjpCtx& ctx) {
       Tensor s = is_grad_enabled() ? softmax(x, d) : y;
       ctx.set(0, s * (g - sum(g * s, {d}, true)));
-    }, {&x});
+    }, {&x, &y});
   return y;
 }
 
@@ -347,7 +363,7 @@ Tensor log_softmax(const Tensor& x, int64_t dim) {
     record(y, "log_softmax", {&x}, [x, y = y.detach(), d](const Tensor& g, const VjpCtx& ctx) {
       Tensor s = is_grad_enabled() ? softmax(x, d) : exp(y);
       ctx.set(0, g - s * sum(g, {d}, true));
-    }, {&x});
+    }, {&x, &y});
   return y;
 }
 

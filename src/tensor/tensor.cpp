@@ -227,7 +227,10 @@ Tensor arange(double end, TensorOptions o) { return arange(0, end, 1, o); }
 Tensor linspace(double start, double end, int64_t steps, TensorOptions o) {
   NABLA_CHECK(steps >= 0, "linspace: steps must be non-negative, got ", steps);
   double h = steps > 1 ? (end - start) / static_cast<double>(steps - 1) : 0;
-  return generate({steps}, o, [&](int64_t i) { return i == steps - 1 ? end : start + h * static_cast<double>(i); });
+  // the last point is exactly `end`; a single point is `start` (as NumPy)
+  return generate({steps}, o, [&](int64_t i) {
+    return i > 0 && i == steps - 1 ? end : start + h * static_cast<double>(i);
+  });
 }
 Tensor eye(int64_t n, TensorOptions o) { return eye(n, n, o); }
 Tensor eye(int64_t n, int64_t m, TensorOptions o) {
@@ -268,8 +271,8 @@ Tensor from_blob(void* data, const Shape& shape, const Dims& strides, TensorOpti
   auto impl = std::make_shared<TensorImpl>();
   impl->storage = std::make_shared<Storage>();
   impl->storage->data = data;
-  int64_t span = 1;
-  for (int i = 0; i < shape.size(); ++i) span += (shape[i] - 1) * strides[i];
+  int64_t span = nabla::numel(shape) == 0 ? 0 : 1;
+  for (int i = 0; i < shape.size() && span > 0; ++i) span += (shape[i] - 1) * strides[i];
   impl->storage->nbytes = static_cast<size_t>(span) * itemsize(o.dtype_);
   impl->shape = shape;
   impl->strides = strides;
