@@ -379,9 +379,18 @@ std::vector<std::string> pick_names(const Declarations& decls, size_t count) {
   return out;
 }
 
-bool trivial(const Expr& e) {
+bool leafish(const Expr& e) {
   return e->op == Op::variable || (e->op == Op::transpose && e->args[0]->op == Op::variable) ||
-         e->op == Op::constant;
+         e->op == Op::constant || e->op == Op::dim;
+}
+
+// Not worth a name of its own: leaves, and products of leaves (w'*x).
+bool trivial(const Expr& e) {
+  if (leafish(e)) return true;
+  if (e->op != Op::mul) return false;
+  for (auto& a : e->args)
+    if (!leafish(a) && !(a->op == Op::power && leafish(a->args[0]))) return false;
+  return true;
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <bit>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <mutex>
 #include <unordered_map>
 
@@ -316,13 +317,17 @@ Expr add(std::vector<Expr> terms) {
     if (!t->shape.is_scalar()) shape = t->shape;
   std::vector<std::pair<Expr, double>> acc;
   std::unordered_map<const Node*, size_t> index;
-  auto push = [&](const Expr& t, double c) {
+  std::function<void(const Expr&, double)> push = [&](const Expr& t, double c) {
     if (c == 0 || is_zero(t)) return;
     double k;
     Expr base;
     split_coef(t, k, base);
     c *= k;
     if (c == 0) return;
+    if (base->op == Op::add && terms.size() > 1) {  // e.g. a - (b - c) → a - b + c; 2*(a - b) alone stays
+      for (size_t i = 0; i < base->args.size(); ++i) push(base->args[i], c * base->coefs[i]);
+      return;
+    }
     auto it = index.find(base.get());
     if (it != index.end()) {
       acc[it->second].second += c;
@@ -386,7 +391,6 @@ Expr pure_chain(const std::vector<Expr>& chain) {
   return intern(std::move(n));
 }
 
-bool is_pure_chain(const Expr& e) { return e->op == Op::mul && e->nscalars == 0 && e->value == 1; }
 
 }  // namespace
 
@@ -602,12 +606,12 @@ Expr power(const Expr& a, double p) {
   }
   bool pint = p == std::floor(p);
   if (a->op == Op::power && pint && a->value == std::floor(a->value)) return power(a->args[0], a->value * p);
-  if (a->op == Op::mul && a->shape.is_scalar() && pint) {
+  if (a->op == Op::mul && a->shape.is_scalar() && pint && (a->value != 1 || a->nscalars > 0)) {
     std::vector<Expr> fs{constant(std::pow(a->value, p))};
     for (int i = 0; i < a->nscalars; ++i) fs.push_back(power(a->args[i], p));
     std::vector<Expr> rest(a->args.begin() + a->nscalars, a->args.end());
     if (!rest.empty()) fs.push_back(power(pure_chain(rest), p));
-    if (fs.size() > 2 || a->value != 1) return mul(fs);
+    return mul(fs);
   }
   if (a->op == Op::hadamard && pint) {
     std::vector<Expr> fs;
@@ -621,9 +625,11 @@ Expr power(const Expr& a, double p) {
 }
 
 // ---- transpose ------------------------------------------------------------------
-// Pushed to the leaves: s' = s, (A')' = A, (A + B)' = A' + B', (AB)' = B'A',
-// (A .* B)' = A' .* B', f(A)' = f(A') element-wise, eye' = eye, diag(v)' =
-// diag(v); it stays on variables, inv(X) (printed inv(X)'), softmax, [a; b].
+// Pushed through products to the leaves: s' = s, (A')' = A, (AB)' = B'A',
+// eye' = eye, diag(v)' = diag(v). It stays on variables, inv(X) (printed
+// inv(X)'), softmax, [a; b], and on sums and element-wise nodes, where
+// (y - relu(u))' reads better than y' - relu(u'); the rule
+// "transpose of a sum" pushes it into a sum when that removes transposes.
 
 Expr transpose(const Expr& a) {
   if (a->shape.is_scalar()) return a;
@@ -632,28 +638,18 @@ Expr transpose(const Expr& a) {
     case Op::identity: return a;
     case Op::zero: return zero(a->shape.t());
     case Op::ones: return ones(a->shape.t());
-    case Op::add: {
-      std::vector<Expr> ts;
-      for (size_t i = 0; i < a->args.size(); ++i) ts.push_back(scale(a->coefs[i], transpose(a->args[i])));
-      return add(ts);
-    }
     case Op::mul: {
       std::vector<Expr> fs{constant(a->value)};
       for (int i = 0; i < a->nscalars; ++i) fs.push_back(a->args[i]);
       for (size_t i = a->args.size(); i-- > size_t(a->nscalars);) fs.push_back(transpose(a->args[i]));
       return mul(fs);
     }
-    case Op::hadamard: {
-      std::vector<Expr> fs;
-      for (auto& f : a->args) fs.push_back(transpose(f));
-      return hadamard(fs);
-    }
-    case Op::power: return power(transpose(a->args[0]), a->value);
     case Op::func:
-      if (fn_is_elementwise(a->fn)) return func(a->fn, transpose(a->args[0]));
       if (a->fn == Fn::diag && a->shape.is_square() && a->args[0]->shape.is_vector()) return a;
       break;
-    case Op::constant: case Op::variable: case Op::dim: case Op::vcat: break;
+    case Op::constant: case Op::variable: case Op::dim: case Op::vcat: case Op::add: case Op::hadamard:
+    case Op::power:
+      break;
   }
   Node n = blank(Op::transpose, a->shape.t());
   n.args = {a};
@@ -770,6 +766,14 @@ Expr func(Fn f, const Expr& a) {
     default: break;
   }
   if (f == Fn::diag && s.is_row()) return func(Fn::diag, transpose(a));
+  if ((f == Fn::diag || f == Fn::tr || f == Fn::sum) && a->op == Op::mul && (a->value != 1 || a->nscalars > 0)) {
+    // Linear: diag(c*s*v) = c*s*diag(v), and likewise tr and sum.
+    std::vector<Expr> fs{constant(a->value)};
+    for (int i = 0; i < a->nscalars; ++i) fs.push_back(a->args[i]);
+    std::vector<Expr> chain(a->args.begin() + a->nscalars, a->args.end());
+    fs.push_back(func(f, chain.size() == 1 ? chain[0] : mul(chain)));
+    return mul(fs);
+  }
   Node n = blank(Op::func, out);
   n.fn = f;
   n.args = {a};
@@ -795,6 +799,8 @@ Expr vcat(std::vector<Expr> parts) {
 
 Expr inner(const Expr& a, const Expr& b) {
   if (a->shape.is_scalar() || b->shape.is_scalar()) return mul(a, b);
+  if (a->op == Op::ones) return func(Fn::sum, b);  // <1, b> = sum(b)
+  if (b->op == Op::ones) return func(Fn::sum, a);
   NABLA_CHECK_KIND(a->shape == b->shape, ErrorKind::shape, "inner product of ", a->shape.str(), " and ",
                    b->shape.str());
   if (a->shape.is_col()) return mul(transpose(a), b);

@@ -1,5 +1,6 @@
 // Printers: text (the input syntax), LaTeX, JSON. Text and LaTeX share one
 // precedence table and one walk; they differ only in their tokens.
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <nlohmann/json.hpp>
@@ -101,15 +102,24 @@ class Printer {
 
   Printed print_add(const Expr& e) {
     std::string s;
-    for (size_t i = 0; i < e->args.size(); ++i) {
+    // Start with the first positive term: y - u rather than -u + y.
+    std::vector<size_t> order;
+    for (size_t i = 0; i < e->args.size(); ++i) order.push_back(i);
+    for (size_t i = 0; i < order.size(); ++i)
+      if (e->coefs[i] > 0) {
+        std::rotate(order.begin(), order.begin() + i, order.begin() + i + 1);
+        break;
+      }
+    for (size_t k = 0; k < order.size(); ++k) {
+      size_t i = order[k];
       double c = e->coefs[i];
       Expr t = e->args[i];
       if (Expr sc = expanded_scalar(t, e->shape)) t = sc;
       bool negative = c < 0;
-      Expr shown = scale(i == 0 ? c : std::fabs(c), t);
+      Expr shown = scale(k == 0 ? c : std::fabs(c), t);
       Printed p = print(shown);
       std::string ps = p.prec <= kAdd ? paren(p.s) : p.s;
-      if (i == 0) {
+      if (k == 0) {
         s = ps;
       } else {
         s += negative ? " - " : " + ";
@@ -181,6 +191,7 @@ class Printer {
   }
 
   Printed print_power(const Expr& base, double p, bool elementwise) {
+    if (p == 1) return print(base);
     std::string b = wrap(base, kPostfix);
     if (latex_) {
       if (base->op == Op::func && base->fn != Fn::abs && base->fn != Fn::norm2 && base->fn != Fn::sqrt &&

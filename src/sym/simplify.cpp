@@ -233,7 +233,94 @@ Expr norm_squared(const Expr& e) {
   return inner(n->args[0], n->args[0]);
 }
 
+int count_transposes(const Expr& e) {
+  int c = e->op == Op::transpose ? 1 : 0;
+  for (auto& a : e->args) c += count_transposes(a);
+  return c;
+}
+
+// (A + B)' = A' + B' when that leaves fewer transposes, e.g. (A + A')' = A + A'.
+Expr transpose_sum(const Expr& e) {
+  if (e->op != Op::transpose || e->args[0]->op != Op::add) return nullptr;
+  const Expr& s = e->args[0];
+  std::vector<Expr> ts;
+  for (size_t i = 0; i < s->args.size(); ++i) ts.push_back(scale(s->coefs[i], transpose(s->args[i])));
+  Expr out = add(ts);
+  return count_transposes(out) < count_transposes(e) ? out : nullptr;
+}
+
+// Expands hadamard products over sums, recursively: (a + b) .* c → a.*c + b.*c.
+Expr expand_hadamard(const Expr& e, int budget) {
+  if (budget <= 0 || e->op != Op::hadamard) return e;
+  for (size_t i = 0; i < e->args.size(); ++i) {
+    const Expr& s = e->args[i];
+    if (s->op != Op::add) continue;
+    std::vector<Expr> others;
+    for (size_t j = 0; j < e->args.size(); ++j)
+      if (j != i) others.push_back(e->args[j]);
+    std::vector<Expr> terms;
+    for (size_t k = 0; k < s->args.size(); ++k) {
+      std::vector<Expr> fs = others;
+      fs.push_back(s->args[k]);
+      Expr t = hadamard(fs);
+      if (t->op == Op::mul) {  // scalars pulled out: expand the hadamard inside
+        std::vector<Expr> parts(t->args.begin(), t->args.end());
+        for (auto& p : parts) p = expand_hadamard(p, budget - 1);
+        parts.insert(parts.begin(), constant(t->value));
+        t = mul(parts);
+      } else {
+        t = expand_hadamard(t, budget - 1);
+      }
+      terms.push_back(scale(s->coefs[k], t));
+    }
+    return add(terms);
+  }
+  return e;
+}
+
+// a .* (b + c) = a.*b + a.*c, applied only when the expansion is smaller
+// (factors cancel, e.g. (y ./ s + z) .* s = y + z .* s).
+Expr hadamard_distribute(const Expr& e) {
+  if (e->op != Op::hadamard) return nullptr;
+  bool has_sum = false;
+  for (auto& a : e->args)
+    if (a->op == Op::add) has_sum = true;
+  if (!has_sum) return nullptr;
+  Expr x = expand_hadamard(e, 4);
+  return x->size + 2 <= e->size ? x : nullptr;
+}
+
+// a'*b = sum(a .* b) when the hadamard product cancels: s'*(y ./ s) = sum(y).
+Expr inner_cancel(const Expr& e) {
+  if (e->op != Op::mul || e->nscalars != 0 || e->value != 1 || e->args.size() != 2 || !e->shape.is_scalar())
+    return nullptr;
+  const Expr& a = e->args[0];
+  const Expr& b = e->args[1];
+  if (!a->shape.is_row() || !b->shape.is_col()) return nullptr;
+  Expr h = hadamard(transpose(a), b);
+  if (h->size >= a->size + b->size - 1) return nullptr;
+  return func(Fn::sum, h);
+}
+
+// c₁·diag(a) + c₂·diag(b) = diag(c₁·a + c₂·b).
+Expr diag_sum(const Expr& e) {
+  if (e->op != Op::add) return nullptr;
+  std::vector<Expr> inside, others;
+  for (size_t i = 0; i < e->args.size(); ++i) {
+    const Expr& t = e->args[i];
+    if (t->op == Op::func && t->fn == Fn::diag && t->args[0]->shape.is_col())
+      inside.push_back(scale(e->coefs[i], t->args[0]));
+    else
+      others.push_back(scale(e->coefs[i], t));
+  }
+  if (inside.size() < 2) return nullptr;
+  others.push_back(func(Fn::diag, add(inside)));
+  return add(others);
+}
+
 const Rule kRules[] = {
+    {"diag is linear: diag(a) + diag(b) = diag(a + b)", diag_sum},
+    {"transpose of a sum: (A + B)' = A' + B'", transpose_sum},
     {"factor a common right factor: P*F + Q*F = (P + Q)*F", factor_right},
     {"factor a common left factor: F*P + F*Q = F*(P + Q)", factor_left},
     {"sum of a hadamard product is an inner product: sum(a .* b) = a'*b", sum_hadamard_inner},
@@ -243,6 +330,8 @@ const Rule kRules[] = {
     {"diag times a vector is a hadamard product: diag(v)*u = v .* u", diag_vector},
     {"an inverse cancels: inv(X)*X = I", inverse_cancel},
     {"squared norm is an inner product: norm2(a)^2 = a'*a", norm_squared},
+    {"hadamard distributes over a sum where factors cancel: (a ./ s + b) .* s = a + b .* s", hadamard_distribute},
+    {"an inner product whose hadamard cancels is a sum: s'*(y ./ s) = sum(y)", inner_cancel},
 };
 
 Expr rebuild(const Expr& e, const std::vector<Expr>& args) {
