@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Installs what nabla needs to build, test and benchmark on Debian 12 (bookworm).
+#
+#   bash scripts/setup.sh
+#
+# Idempotent: when every package is already installed it does not touch apt at
+# all. Otherwise it runs `apt-get update` once and installs the missing ones,
+# non-interactively, through sudo when not run as root.
+set -euo pipefail
+
+PACKAGES=(
+  # toolchain
+  build-essential g++ cmake pkg-config
+  # libraries (DESIGN.md: dependencies come from Debian packages)
+  libopenblas-dev libeigen3-dev zlib1g-dev libcli11-dev nlohmann-json3-dev
+  # tests, fuzzing (libFuzzer comes with clang's runtime), benchmarks
+  libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev
+  # the default data set
+  dataset-fashion-mnist
+  # side-by-side benchmarks against PyTorch, and timing
+  python3-numpy python3-torch hyperfine
+)
+
+die() { echo "setup: error: $*" >&2; exit 1; }
+
+[[ -r /etc/debian_version ]] || die "this script expects Debian 12 (apt-get, dpkg-query); install the packages by hand: ${PACKAGES[*]}"
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+  [[ "$status" == installed ]] || missing+=("$p")
+done
+
+if ((${#missing[@]} == 0)); then
+  echo "setup: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+
+echo "setup: installing ${#missing[@]} missing package(s): ${missing[*]}"
+if [[ $(id -u) -eq 0 ]]; then
+  SUDO=()
+elif command -v sudo >/dev/null 2>&1; then
+  SUDO=(sudo -n)  # -n: never prompt (no stdin in CI)
+else
+  die "not root and sudo is not available; run as root: apt-get install ${missing[*]}"
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q </dev/null \
+  || die "apt-get update failed"
+"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+  "${missing[@]}" </dev/null || die "apt-get install failed for: ${missing[*]}"
+echo "setup: done"
