@@ -1,0 +1,39 @@
+# ctest driver for the consumer test (cmake -P):
+#   installs the nabla build tree BUILD_DIR into WORK_DIR/prefix, then
+#   configures, builds and runs tests/consumer against that prefix, and runs
+#   the installed `nabla --help` to check the command finds its library.
+# Variables: BUILD_DIR, SOURCE_DIR (tests/consumer), WORK_DIR, CONFIG,
+# CXX_COMPILER, CXX_FLAGS, LINKER_FLAGS (the sanitizer flags of the tree, if any).
+foreach(v BUILD_DIR SOURCE_DIR WORK_DIR)
+  if(NOT DEFINED ${v})
+    message(FATAL_ERROR "run.cmake: ${v} is not set")
+  endif()
+endforeach()
+
+function(run what)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "consumer test: ${what} failed (${rc}): ${ARGN}")
+  endif()
+endfunction()
+
+file(REMOVE_RECURSE "${WORK_DIR}")
+set(prefix "${WORK_DIR}/prefix")
+run("install" ${CMAKE_COMMAND} --install "${BUILD_DIR}" --prefix "${prefix}" --config "${CONFIG}")
+foreach(f include/nabla/nabla.hpp bin/nabla)
+  if(NOT EXISTS "${prefix}/${f}")
+    message(FATAL_ERROR "consumer test: ${f} was not installed")
+  endif()
+endforeach()
+file(GLOB cfg "${prefix}/lib*/cmake/nabla/nablaConfig.cmake")
+if(NOT cfg)
+  message(FATAL_ERROR "consumer test: nablaConfig.cmake was not installed")
+endif()
+
+run("configure" ${CMAKE_COMMAND} -S "${SOURCE_DIR}" -B "${WORK_DIR}/build"
+    "-DCMAKE_PREFIX_PATH=${prefix}" "-DCMAKE_BUILD_TYPE=${CONFIG}"
+    "-DCMAKE_CXX_COMPILER=${CXX_COMPILER}" "-DCMAKE_CXX_FLAGS=${CXX_FLAGS}"
+    "-DCMAKE_EXE_LINKER_FLAGS=${LINKER_FLAGS}")
+run("build" ${CMAKE_COMMAND} --build "${WORK_DIR}/build")
+run("run consumer" "${WORK_DIR}/build/consumer")
+run("run installed nabla --help" "${prefix}/bin/nabla" --help)
