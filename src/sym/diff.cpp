@@ -424,6 +424,7 @@ Derivative differentiate(const Expr& f, const std::string& wrt, const Declaratio
     if (opts.steps) {
       r.record = [&](const Expr& y, const Expr& g, const std::vector<const char*>& rules) {
         std::string label = y == f ? "f" : (names.count(y.get()) ? names[y.get()] : shown(y));
+        if (label.find_first_of("*+-/ ") != std::string::npos) label = "(" + label + ")";
         std::string rule;
         for (auto* s : rules) rule += (rule.empty() ? "" : ", ") + std::string(s);
         if (y == f) rule = "start: ∂f/∂f = 1";

@@ -13,14 +13,14 @@
 
 namespace {
 
-struct Run {
+struct CliRun {
   int code;
   std::string out;
 };
 
-Run nabla(const std::string& args) {
+CliRun nabla(const std::string& args) {
   const char* cli = std::getenv("NABLA_CLI");
-  Run r{-1, ""};
+  CliRun r{-1, ""};
   std::string cmd = std::string(cli) + " " + args + " 2>&1";
   FILE* p = popen(cmd.c_str(), "r");
   if (!p) return r;
@@ -35,51 +35,51 @@ Run nabla(const std::string& args) {
 class SymCli : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!std::getenv("NABLA_CLI")) GTEST_SKIP() << "NABLA_CLI is not set (path to the nabla command)";
+    if (!std::getenv("NABLA_CLI")) GTEST_SKIP() << "NABLA_CLI is not set (path to the nabla command)cli";
   }
 };
 
 }  // namespace
 
 TEST_F(SymCli, QuadraticForm) {
-  Run r = nabla(R"(diff "x'*A*x" --let "x:vector(n) A:matrix(n,n)" --wrt x)");
+  CliRun r = nabla(R"cli(diff "x'*A*x" --let "x:vector(n) A:matrix(n,n)" --wrt x)cli");
   EXPECT_EQ(r.code, 0);
   EXPECT_EQ(r.out, "(A + A')*x\n");
 }
 TEST_F(SymCli, SeveralVariablesAndLayouts) {
-  Run r = nabla(R"(diff "max(0, w'*x + b)" --let "w:vector(n) x:vector(n) b:scalar" --wrt w --wrt b)");
+  CliRun r = nabla(R"cli(diff "max(0, w'*x + b)" --let "w:vector(n) x:vector(n) b:scalar" --wrt w --wrt b)cli");
   EXPECT_EQ(r.out, "w: step(w'*x + b)*x\nb: step(w'*x + b)\n");
-  r = nabla(R"(diff "W*x" --let "W:matrix(m,n) x:vector(n)" --wrt x --layout denominator)");
+  r = nabla(R"cli(diff "W*x" --let "W:matrix(m,n) x:vector(n)" --wrt x --layout denominator)cli");
   EXPECT_EQ(r.out, "W'\n");
 }
 TEST_F(SymCli, AtValuesAndCheck) {
   std::string path = ::testing::TempDir() + "sym_cli_values.json";
-  std::ofstream(path) << R"({"x": [1, 2], "A": [[1, 2], [3, 4]]})";
-  Run r = nabla(R"(diff "x'*A*x" --let "x:vector(n) A:matrix(n,n)" --wrt x --at )" + path + " --check");
+  std::ofstream(path) << R"cli({"x": [1, 2], "A": [[1, 2], [3, 4]]})cli";
+  CliRun r = nabla(R"cli(diff "x'*A*x" --let "x:vector(n) A:matrix(n,n)" --wrt x --at )cli" + path + " --check");
   EXPECT_EQ(r.code, 0) << r.out;
   EXPECT_NE(r.out.find("{\"derivative\": [12.0,21.0]}"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("check: ok"), std::string::npos) << r.out;
-  r = nabla(R"(diff "x'*A*x" --let "x:vector(n) A:matrix(n,n)" --wrt x --layout numerator --at )" + path);
+  r = nabla(R"cli(diff "x'*A*x" --let "x:vector(n) A:matrix(n,n)" --wrt x --layout numerator --at )cli" + path);
   EXPECT_NE(r.out.find("{\"derivative\": [[12.0,21.0]]}"), std::string::npos) << r.out;
-  r = nabla(R"(diff "x'*A*x" --let "x:vector(n) A:matrix(n,n)" --wrt x --order 2 --at )" + path);
+  r = nabla(R"cli(diff "x'*A*x" --let "x:vector(n) A:matrix(n,n)" --wrt x --order 2 --at )cli" + path);
   EXPECT_NE(r.out.find("{\"derivative\": [[2.0,5.0],[5.0,8.0]]}"), std::string::npos) << r.out;
 }
 TEST_F(SymCli, CheckWithoutAutodiffForLogdet) {
-  Run r = nabla(R"(diff "logdet(X)" --let "X:matrix(n,n)" --wrt X --check)");
+  CliRun r = nabla(R"cli(diff "logdet(X)" --let "X:matrix(n,n)" --wrt X --check)cli");
   EXPECT_EQ(r.code, 0) << r.out;
   EXPECT_NE(r.out.find("finite differences only"), std::string::npos) << r.out;
 }
 TEST_F(SymCli, ErrorsAreOneLineWithExitCode2) {
-  Run r = nabla(R"(diff "x'*A*y" --let "x:vector(n) A:matrix(n,n) y:vector(m)" --wrt x)");
+  CliRun r = nabla(R"cli(diff "x'*A*y" --let "x:vector(n) A:matrix(n,n) y:vector(m)" --wrt x)cli");
   EXPECT_EQ(r.code, 2);
   EXPECT_EQ(r.out, "nabla: error: col 5: '*' needs inner dimensions to agree: x'*A is 1×n, y is m×1\n");
 }
 TEST_F(SymCli, FormatsAndSteps) {
-  Run r = nabla(R"(diff "x'*A*x" --let "x:vector(n) A:matrix(n,n)" --wrt x --format latex)");
+  CliRun r = nabla(R"cli(diff "x'*A*x" --let "x:vector(n) A:matrix(n,n)" --wrt x --format latex)cli");
   EXPECT_EQ(r.out, "\\left(A + A^{\\top}\\right) x\n");
-  r = nabla(R"(diff "x'*A*x" --let "x:vector(n) A:matrix(n,n)" --wrt x --format json)");
+  r = nabla(R"cli(diff "x'*A*x" --let "x:vector(n) A:matrix(n,n)" --wrt x --format json)cli");
   EXPECT_NE(r.out.find("\"text\":\"(A + A')*x\""), std::string::npos) << r.out;
-  r = nabla(R"(diff "(y - max(0, w'*x + b))^2" --let "w:vector(n) x:vector(n) b:scalar y:scalar" --wrt w --steps)");
+  r = nabla(R"cli(diff "(y - max(0, w'*x + b))^2" --let "w:vector(n) x:vector(n) b:scalar y:scalar" --wrt w --steps)cli");
   EXPECT_NE(r.out.find("intermediate variables:"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("[element-wise chain rule]"), std::string::npos) << r.out;
 }
