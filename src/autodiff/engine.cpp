@@ -7,6 +7,7 @@
 // reported (Kahn's order = reverse topological order), each exactly once,
 // accumulating what they return into their inputs' nodes or into leaves.
 #include <algorithm>
+#include <atomic>
 #include <unordered_map>
 
 #include "../ops/ops_internal.hpp"
@@ -16,7 +17,9 @@ namespace nabla {
 
 namespace {
 thread_local bool g_grad_enabled = true;
-uint64_t g_epoch = 0;  // distinguishes passes so Node scratch needs no reset
+// Distinguishes passes so Node scratch needs no reset. Atomic, and each pass
+// compares against its own copy: passes may run in several threads at once.
+std::atomic<uint64_t> g_epoch{0};
 
 // True when nobody else can see t's values: one handle, one view of its
 // storage, laid out densely (no stride-0 aliasing), outside any graph.
@@ -77,6 +80,7 @@ namespace {
 
 struct Pass {
   bool retain_graph, create_graph, accumulate_leaves;
+  uint64_t epoch = 0;  // this pass's mark on the nodes it visits
   // For grad(): which tensors to report, keyed by their impl.
   std::unordered_map<const TensorImpl*, size_t> capture;
   std::vector<Tensor> captured;
@@ -88,7 +92,7 @@ struct Pass {
   }
 
   void collect(const std::vector<Tensor>& roots) {
-    uint64_t epoch = ++g_epoch;
+    epoch = ++g_epoch;
     struct Frame {
       Node* node;
       size_t next;
@@ -135,7 +139,7 @@ struct Pass {
     for (Node* n : order) {
       if (!n->needed) continue;
       for (const auto& in : n->inputs)
-        if (in && in->grad_fn && in->grad_fn->epoch == g_epoch) ++in->grad_fn->pending;
+        if (in && in->grad_fn && in->grad_fn->epoch == epoch) ++in->grad_fn->pending;
     }
   }
 
@@ -210,7 +214,7 @@ struct Pass {
         n->released = true;
       }
       for (const auto& in : n->inputs) {
-        if (!in || !in->grad_fn || !in->grad_fn->needed || in->grad_fn->epoch != g_epoch) continue;
+        if (!in || !in->grad_fn || !in->grad_fn->needed || in->grad_fn->epoch != epoch) continue;
         if (--in->grad_fn->pending == 0) ready.push_back(in->grad_fn.get());
       }
     }

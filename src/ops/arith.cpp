@@ -38,9 +38,15 @@ struct DivOp {
 struct PowOp {
   const char* name = "pow";
   template <class T> T f(T a, T b) const { return std::pow(a, b); }
-  // ∂aᵇ/∂a = b aᵇ⁻¹, ∂aᵇ/∂b = aᵇ ln a
+  // ∂aᵇ/∂a = b aᵇ⁻¹, ∂aᵇ/∂b = aᵇ ln a, taken as 0 at a = 0 for b ≥ 0 (aᵇ is constant
+  // there, while ln 0 = −∞ would give 0·∞ = nan)
   template <class V> V da(const V& a, const V& b, const V&) const { return b * pow(a, b - 1.0); }
-  template <class V> V db(const V& a, const V&, const V& y) const { return y * log(a); }
+  template <class V> V db(const V& a, const V& b, const V& y) const { return y * log_base(a, b); }
+  template <std::floating_point T> static T log_base(T a, T b) { return a == 0 && b >= 0 ? T(0) : std::log(a); }
+  static Tensor log_base(const Tensor& a, const Tensor& b) {
+    Tensor zero = zeros({}, a.dtype());
+    return log(where(eq(a, zero) * ge(b, zero), ones({}, a.dtype()), a));
+  }
 };
 struct MaximumOp {
   const char* name = "maximum";

@@ -42,7 +42,7 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
       Tensor z = zeros({}, g.dtype());
       if (ctx.need(0)) ctx.set(0, sum_to(where(c, g, z), sa));
       if (ctx.need(1)) ctx.set(1, sum_to(where(c, z, g), sb));
-    });
+    }, {&cond});  // c may share cond's storage: changing cond in place would reroute the gradient
   return y;
 }
 

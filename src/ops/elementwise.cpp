@@ -151,7 +151,8 @@ Tensor map_nograd(const Tensor& x, const char* name, F f) {
 // fixed subgradient: relu'(0) = 0 and step'(x) = 0 (seed 002 §5: "0 for z ≤ 0"),
 // |x|'(0) = 0, clamp passes gradient at its boundaries, max/min reductions send
 // the gradient to the first extremal element, and maximum(a, b) sends it to a
-// on ties.
+// on ties. Where the function is flat but its formula is not finite, the
+// gradient is 0: ‖x‖ at x = 0, ∂aᵇ/∂b at a = 0 (b ≥ 0), x⁰ at x = 0.
 
 Tensor exp(const Tensor& x) { return unary_apply(ExpOp{}, x); }
 Tensor log(const Tensor& x) { return unary_apply(LogOp{}, x); }

@@ -264,7 +264,22 @@ Tensor argmin(const Tensor& x, int64_t dim, bool keepdim) { return arg_extreme(x
 Tensor Tensor::sum() const { return nabla::sum(*this); }
 Tensor Tensor::mean() const { return nabla::mean(*this); }
 
-Tensor norm(const Tensor& x) { return sqrt(sum(x * x)); }
+// ‖x‖ = √(Σ x²); ∂‖x‖/∂x = xᵀ/‖x‖, taken as 0 at x = 0 (a subgradient, Note [Kinks];
+// the composite √(Σx²) would give 0·∞ = nan there)
+Tensor norm(const Tensor& x) {
+  check_defined(x, "norm");
+  Tensor y;
+  {
+    NoGradGuard ng;
+    y = sqrt(sum(x * x));
+  }
+  if (should_record({&x}))
+    record(y, "norm", {&x}, [x, y = y.detach()](const Tensor& g, const VjpCtx& ctx) {
+      Tensor n = is_grad_enabled() ? norm(x) : y;  // create_graph: ‖x‖ inside the graph
+      ctx.set(0, x * (g / (n + eq(n, zeros({}, n.dtype())))));  // 0/(0 + 1) = 0 at x = 0
+    }, {&x, &y});
+  return y;
+}
 
 Tensor sum_to(const Tensor& x, const Shape& shape) {
   check_defined(x, "sum_to");

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "autodiff/node.hpp"
@@ -272,6 +273,13 @@ TEST(Engine, InPlaceChangeOfSavedValueIsDetected) {
     s.detach().fill_(0.25);
     EXPECT_THROW(y.backward(), Error);
   }
+  {  // the condition of where decides where the gradient goes
+    Tensor a = f64({1, 2}, true), b = f64({3, 4}, true);
+    Tensor c = f64({1, 0});
+    Tensor y = sum(where(c, a, b));
+    c.fill_(0.0);
+    EXPECT_THROW(y.backward(), Error);
+  }
   {  // untouched values: fine
     Tensor x = f64({1, 2}, true);
     Tensor w = f64({3, 4});
@@ -324,22 +332,23 @@ TEST(Engine, DiamondGraphVisitsSharedNodeOnce) {
 TEST(Engine, VeryDeepChainNeitherOverflowsNorLeaks) {
   constexpr int kDepth = 100000;
   Tensor x = scalar_tensor(1.0, TensorOptions().dtype(kFloat64).requires_grad());
+  Tensor half = scalar_tensor(0.5, kFloat64), two = scalar_tensor(2.0, kFloat64);
   {
     Tensor y = x;
-    for (int i = 0; i < kDepth; ++i) y = y * 1.0 + 0.0;
-    y.backward();
+    for (int i = 0; i < kDepth; ++i) y = y * (i % 2 ? half : two);  // each node captures its operands
+    EXPECT_EQ(y.item(), 1.0);
+    y.backward();  // the sweep is iterative
     EXPECT_EQ(x.grad().item(), 1.0);
-  }  // the graph dies here, 2·kDepth nodes deep
+  }  // the graph dies here, kDepth nodes deep
   {
     Tensor y = x;
-    for (int i = 0; i < kDepth; ++i) y = sin(y) + y;
+    for (int i = 0; i < kDepth; ++i) y = sin(y);
     // dropped without a backward: the VJPs still hold their captures
   }
   {
     Tensor y = x;
-    for (int i = 0; i < kDepth; ++i) y = y.reshape({1}).reshape({});
-    std::vector<Tensor> g = grad({y}, {x});
-    EXPECT_EQ(g[0].item(), 1.0);
+    for (int i = 0; i < kDepth; ++i) y = y.reshape(i % 2 ? Shape{} : Shape{1});
+    EXPECT_EQ(grad({y}, {x})[0].item(), 1.0);
   }
 }
 
@@ -428,6 +437,72 @@ TEST(Engine, DocumentedKinks) {
   Tensor z = f64({0, 1}, true);
   sum(pow(z, 0.0)).backward();  // d/dx x⁰ = 0, also at 0
   EXPECT_EQ(vals(z.grad()), (std::vector<double>{0, 0}));
+
+  Tensor v = zeros({3}, TensorOptions().dtype(kFloat64).requires_grad());
+  norm(v).backward();  // ‖x‖'(0) = 0, not nan
+  EXPECT_EQ(vals(v.grad()), (std::vector<double>{0, 0, 0}));
+  Tensor w = f64({3, -4}, true);
+  norm(w).backward();
+  expect_near(vals(w.grad()), {0.6, -0.8}, 1e-15);
+
+  Tensor base = f64({0, 0, 2}, true), ex = f64({2, 0, 3}, true);
+  sum(pow(base, ex)).backward();  // ∂aᵇ/∂b at a = 0: 0ᵇ is constant for b > 0
+  std::vector<double> gb = vals(ex.grad());
+  EXPECT_EQ(gb[0], 0.0);
+  EXPECT_EQ(gb[1], 0.0);
+  EXPECT_DOUBLE_EQ(gb[2], 8 * std::log(2.0));
+  EXPECT_EQ(vals(base.grad())[0], 0.0);  // ∂aᵇ/∂a = b·a^(b−1) = 0 at a = 0, b = 2
+}
+
+// ---- threads and gradcheck itself -------------------------------------------------------------
+
+TEST(Engine, IndependentGraphsInParallelThreads) {
+  constexpr int kThreads = 4, kRounds = 200;
+  std::vector<int> wrong(kThreads, 0);
+  std::vector<std::thread> pool;
+  for (int t = 0; t < kThreads; ++t)
+    pool.emplace_back([t, &wrong] {
+      for (int r = 0; r < kRounds; ++r) {
+        Tensor x = tensor({1.0 + t, 2.0 + r}, TensorOptions().dtype(kFloat64).requires_grad());
+        Tensor h = x * x;
+        Tensor y = sum(h * 2.0 + sin(h));  // ∂/∂x = 4x + 2x cos(x²)
+        std::vector<Tensor> g = grad({y}, {x});
+        std::vector<double> xv = vals(x), gv = vals(g[0]);
+        for (size_t i = 0; i < 2; ++i)
+          if (std::fabs(gv[i] - (4 * xv[i] + 2 * xv[i] * std::cos(xv[i] * xv[i]))) > 1e-9) ++wrong[t];
+        {
+          NoGradGuard ng;  // grad mode is per thread
+          if ((x * 2.0).requires_grad()) ++wrong[t];
+        }
+      }
+    });
+  for (auto& th : pool) th.join();
+  for (int t = 0; t < kThreads; ++t) EXPECT_EQ(wrong[t], 0) << "thread " << t;
+}
+
+TEST(Gradcheck, PassesCorrectAndFailsWrongGradients) {
+  Tensor x = f64({0.3, -1.2, 2.0});
+  GradcheckResult ok = gradcheck([](const std::vector<Tensor>& v) { return sin(v[0]) * v[0]; }, {x});
+  EXPECT_TRUE(ok.ok) << ok;
+  ASSERT_EQ(ok.inputs.size(), 1u);
+  EXPECT_LT(ok.inputs[0].max_abs_error, 1e-8);
+  // a VJP that is off by a factor of two
+  auto twice_sin = [](const Tensor& in) {
+    Tensor y = sin(in.detach());
+    if (should_record({&in}))
+      record(y, "bad_sin", {&in}, [in](const Tensor& g, const VjpCtx& ctx) { ctx.set(0, 2.0 * g * cos(in.detach())); });
+    return y;
+  };
+  GradcheckResult bad = gradcheck([&](const std::vector<Tensor>& v) { return sum(twice_sin(v[0])); }, {x});
+  EXPECT_FALSE(bad.ok);
+  EXPECT_NEAR(bad.inputs[0].max_abs_error, std::cos(0.3), 1e-6);  // |2cos − cos| at the largest cos
+  EXPECT_EQ(bad.summary().rfind("gradcheck FAILED; input 0: max abs error ", 0), 0u) << bad.summary();
+  // float32 inputs are checked in float64
+  GradcheckResult f32 = gradcheck([](const std::vector<Tensor>& v) {
+    EXPECT_EQ(v[0].dtype(), kFloat64);
+    return exp(v[0]);
+  }, {tensor({0.5, 1.0})});
+  EXPECT_TRUE(f32.ok) << f32;
 }
 
 }  // namespace

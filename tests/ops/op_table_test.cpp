@@ -345,6 +345,15 @@ std::vector<OpCase> build_table() {
   mm_case("matmul", "matmul_vec_batch", {4}, {2, 4, 3}, matmul_fn);
   mm_case("matmul", "matmul_batch_bcast", {2, 1, 3, 4}, {3, 4, 2}, matmul_fn);
   mm_case("matmul", "matmul_row_col", {1, 4}, {4, 1}, matmul_fn);
+  // operands that BLAS reads transposed in place (no copy): inner dims swapped
+  t.add({"matmul", "matmul_batched_transposed_lhs", {{2, 4, 3}, {2, 4, 2}}, {Dom::any},
+         [](V x) { return matmul(x[0].transpose(-1, -2), x[1]); },
+         [](R r) { return matmul_ref(permute_ref(r[0], {0, 2, 1}), r[1]); }});
+  t.add({"matmul", "matmul_transposed_rhs", {{3, 4}, {2, 4}}, {Dom::any}, [](V x) { return matmul(x[0], x[1].t()); },
+         [](R r) { return matmul_ref(r[0], permute_ref(r[1], {1, 0})); }});
+  t.add({"matmul", "matmul_sliced_rows", {{3, 4}, {8, 2}}, {Dom::any},
+         [](V x) { return matmul(x[0], x[1].slice(0, 0, 8, 2)); },
+         [](R r) { return matmul_ref(r[0], slice_ref(r[1], 0, 0, 4, 2)); }});
   mm_case("mm", "mm", {3, 4}, {4, 5}, [](V x) { return mm(x[0], x[1]); });
   mm_case("dot", "dot", {5}, {5}, [](V x) { return dot(x[0], x[1]); });
   t.add({"outer", "outer", {{3}, {4}}, {Dom::any}, [](V x) { return outer(x[0], x[1]); },
@@ -803,6 +812,83 @@ TEST_P(OpTable, GradcheckOfTheGradient) {
 
 INSTANTIATE_TEST_SUITE_P(Ops, OpTable, ::testing::ValuesIn(op_table()),
                          [](const ::testing::TestParamInfo<OpCase>& info) { return info.param.name; });
+
+// ---- edges the random inputs do not reach ------------------------------------------------
+
+TEST(OpEdges, ComparisonsAreValuesWithoutGradient) {
+  Tensor a = tensor({1.0, 2.0, 3.0}, TensorOptions().dtype(kFloat64).requires_grad());
+  Tensor b = tensor({2.0}, kFloat64);
+  EXPECT_EQ(eq(a, b).to_vector<double>(), (std::vector<double>{0, 1, 0}));
+  EXPECT_EQ(ne(a, b).to_vector<double>(), (std::vector<double>{1, 0, 1}));
+  EXPECT_EQ(lt(a, b).to_vector<double>(), (std::vector<double>{1, 0, 0}));
+  EXPECT_EQ(le(a, b).to_vector<double>(), (std::vector<double>{1, 1, 0}));
+  EXPECT_EQ(gt(a, b).to_vector<double>(), (std::vector<double>{0, 0, 1}));
+  EXPECT_EQ(ge(a, b).to_vector<double>(), (std::vector<double>{0, 1, 1}));
+  EXPECT_FALSE(gt(a, b).requires_grad());
+  EXPECT_EQ(gt(a, b).dtype(), kFloat64);
+  EXPECT_EQ(step(tensor({-1.0, 0.0, 0.5})).to_vector<double>(), (std::vector<double>{0, 0, 1}));
+  EXPECT_TRUE(allclose(tensor({1.0, 2.0}), tensor({1.0, 2.0 + 1e-7})));
+  EXPECT_FALSE(allclose(tensor({1.0, 2.0}), tensor({1.0, 2.1})));
+  EXPECT_FALSE(equal(tensor({1.0, 2.0}), tensor({1.0, 2.0}).reshape({2, 1})));
+}
+
+TEST(OpEdges, ArgExtremesAndOneHot) {
+  Tensor m = tensor({{1.0, 5.0, 5.0}, {7.0, 0.0, 7.0}});
+  EXPECT_EQ(argmax(m, 1).to_vector<double>(), (std::vector<double>{1, 0}));  // first on ties
+  EXPECT_EQ(argmin(m, 0, true).to_vector<double>(), (std::vector<double>{0, 1, 0}));
+  EXPECT_EQ(argmin(m, 0, true).shape(), (Shape{1, 3}));
+  EXPECT_EQ(max(m, 1).to_vector<double>(), (std::vector<double>{5, 7}));
+  Tensor oh = one_hot(tensor({2.0, 0.0}), 3, kFloat64);
+  EXPECT_EQ(oh.shape(), (Shape{2, 3}));
+  EXPECT_EQ(oh.to_vector<double>(), (std::vector<double>{0, 0, 1, 1, 0, 0}));
+  EXPECT_THROW(one_hot(tensor({3.0}), 3), Error);
+  EXPECT_THROW(one_hot(tensor({-1.0}), 3), Error);
+  EXPECT_THROW(max(zeros({0})), Error);
+}
+
+TEST(OpEdges, ExtremeValuesStayFinite) {
+  Tensor x = tensor({-1000.0, -50.0, 0.0, 50.0, 1000.0}, kFloat64);
+  for (double v : sigmoid(x).to_vector<double>()) EXPECT_TRUE(std::isfinite(v));
+  EXPECT_EQ(sigmoid(x).to_vector<double>().front(), 0.0);
+  EXPECT_EQ(sigmoid(x).to_vector<double>().back(), 1.0);
+  std::vector<double> sp = softplus(x).to_vector<double>();
+  EXPECT_EQ(sp.front(), 0.0);
+  EXPECT_EQ(sp.back(), 1000.0);
+  EXPECT_NEAR(sp[2], std::log(2.0), 1e-15);
+  EXPECT_NEAR(logsumexp(x, 0).item(), 1000.0, 1e-12);
+  Tensor xf = tensor({-100.0, 100.0});
+  for (double v : sigmoid(xf).to_vector<double>()) EXPECT_TRUE(std::isfinite(v));
+  EXPECT_NEAR(logsumexp(tensor({1000.0, 1000.0}), 0).item(), 1000 + std::log(2.0), 1e-3);
+}
+
+TEST(OpEdges, ErrorsNameTheOp) {
+  auto msg = [](auto f) {
+    try {
+      f();
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_EQ(msg([] { mm(zeros({2, 3, 4}), zeros({4, 2})); }), "mm: expects two matrices, got [2,3,4] and [4,2]");
+  EXPECT_EQ(msg([] { dot(zeros({3}), zeros({4})); }), "dot: expects two vectors of equal length, got [3] and [4]");
+  EXPECT_EQ(msg([] { matmul(zeros({}), zeros({3})); }), "matmul: both operands need rank ≥ 1, got [] and [3]");
+  EXPECT_EQ(msg([] { trace(zeros({3})); }), "trace: expects a matrix, got [3]");
+  EXPECT_EQ(msg([] { linear(zeros({2, 3}), zeros({4, 5})); }),
+            "linear: input [2,3] does not match weight [4,5] (expects [..., 5])");
+  EXPECT_EQ(msg([] { sum(zeros({2, 3}), {1, -1}); }), "sum: dimension -1 is listed twice");
+  EXPECT_EQ(msg([] { softmax(zeros({2, 3}), 2); }), "softmax: dimension 2 is out of range for a tensor of rank 2");
+  EXPECT_EQ(msg([] { sum_to(zeros({2, 3}), {4}); }), "sum_to: cannot reduce [2,3] to [4]");
+  EXPECT_EQ(msg([] { concat({zeros({2, 3}), zeros({2, 4})}); }),
+            "concat: tensor 1 has shape [2,4], incompatible with [2,3] along dimension 0");
+  EXPECT_EQ(msg([] { stack({zeros({2}), zeros({3})}); }), "stack: tensor 1 has shape [3], expected [2]");
+  EXPECT_EQ(msg([] { gather(zeros({2, 3}), 1, zeros({3, 1})); }),
+            "gather: index of shape [3,1] does not fit input of shape [2,3] along dimension 1");
+  EXPECT_EQ(msg([] { clamp(zeros({2}), 1.0, 0.0); }), "clamp: lower bound 1 exceeds upper bound 0");
+  EXPECT_EQ(msg([] { permute(zeros({2, 3}), {0, 0}); }), "permute: dimension 0 repeats in [0,0]");
+  EXPECT_EQ(msg([] { where(zeros({2}), zeros({2}), zeros({2}, kFloat64)); }),
+            "where: dtypes differ (float32 [2] and float64 [2]); convert one with .to()");
+}
 
 // Every public op has at least one entry.
 TEST(OpTableCoverage, EveryPublicOpHasAnEntry) {

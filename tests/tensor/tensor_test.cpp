@@ -118,6 +118,11 @@ TEST(TensorFactories, FromBlobSharesAndCallsDeleter) {
   EXPECT_EQ(calls, 1);
   EXPECT_EQ(seen, static_cast<void*>(heap));
 
+  // Empty shapes wrap nothing.
+  Tensor empty_view = from_blob(nullptr, {0, 3}, kFloat32);
+  EXPECT_EQ(empty_view.numel(), 0);
+  EXPECT_EQ(empty_view.to_vector<double>().size(), 0u);
+
   // Explicit strides: a column-major 2x3 matrix.
   std::vector<float> cm{1, 4, 2, 5, 3, 6};
   Tensor c = from_blob(cm.data(), {2, 3}, Dims{1, 2}, kFloat32);
@@ -276,6 +281,24 @@ TEST(TensorPrint, SmallTensorExact) {
   EXPECT_EQ(str(Tensor()), "tensor(undefined)");
   EXPECT_EQ(str(ones({2}, TensorOptions().requires_grad())),
             "tensor([1., 1.], shape=[2], dtype=float32, requires_grad=true)");
+}
+
+TEST(TensorPrint, RanksAndSpecialValues) {
+  EXPECT_EQ(str(arange(8).reshape({2, 2, 2})),
+            "tensor([[[0., 1.],\n"
+            "         [2., 3.]],\n"
+            "\n"
+            "        [[4., 5.],\n"
+            "         [6., 7.]]], shape=[2,2,2], dtype=float32)");
+  EXPECT_EQ(str(tensor({NAN, INFINITY, -INFINITY, 1.5})),
+            "tensor([   nan,    inf,   -inf, 1.5000], shape=[4], dtype=float32)");
+  EXPECT_EQ(str(tensor({1e-5, 1.0}, kFloat64)), "tensor([1.0000e-05, 1.0000e+00], shape=[2], dtype=float64)");
+  EXPECT_EQ(str(tensor({-0.25, 10.0})), "tensor([-0.2500, 10.0000], shape=[2], dtype=float32)");
+  Tensor x = ones({2}, TensorOptions().requires_grad());
+  EXPECT_EQ(str(x * 2.0), "tensor([2., 2.], shape=[2], dtype=float32, grad_fn=mulBackward)");
+  EXPECT_EQ(str(tensor({{1.0, 2.0}, {3.0, 4.0}}).t()),
+            "tensor([[1., 3.],\n"
+            "        [2., 4.]], shape=[2,2], dtype=float32)");
 }
 
 TEST(TensorPrint, LargeTensorIsSummarized) {
