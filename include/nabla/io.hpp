@@ -73,6 +73,8 @@ TensorFile load_safetensors(const std::string& path);
 // file and throws nabla::Error (kind io) on failure.
 class AtomicWriter {
  public:
+  AtomicWriter(const AtomicWriter&) = delete;
+  AtomicWriter& operator=(const AtomicWriter&) = delete;
   void write(const void* data, size_t nbytes);
   void write(std::string_view bytes) { write(bytes.data(), bytes.size()); }
   uint64_t bytes_written() const noexcept { return written_; }

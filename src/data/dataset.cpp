@@ -66,8 +66,8 @@ Normalizer::Normalizer(Tensor mean, Tensor stddev) {
   NABLA_CHECK_KIND(mean.defined() && stddev.defined(), ErrorKind::value, "Normalizer: mean and std must be defined");
   NABLA_CHECK_KIND(mean.dim() == 1 && mean.shape() == stddev.shape() && mean.size(0) >= 1, ErrorKind::shape,
                    "Normalizer: mean and std must both be [D] or [1], got ", mean.shape(), " and ", stddev.shape());
-  mean_ = mean.to(kFloat32).contiguous().detach().clone();
-  stddev_ = stddev.to(kFloat32).contiguous().detach().clone();
+  mean_ = mean.detach().to(kFloat32).clone();  // clone: a private contiguous copy
+  stddev_ = stddev.detach().to(kFloat32).clone();
   const float* s = stddev_.data_ptr<float>();
   const float* m = mean_.data_ptr<float>();
   for (int64_t i = 0; i < stddev_.numel(); ++i) {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 #include "file_bytes.hpp"
 #include "nabla/data.hpp"
@@ -42,8 +43,8 @@ std::string where(const std::string& path, bool gzip) {
   return gzip ? path + " (gzip, decompressed offsets)" : path;
 }
 
-IdxArray parse_idx(const std::string& path, const detail::FileBytes& fb, int expected_rank, const char* what) {
-  const std::vector<uint8_t>& b = fb.bytes;
+IdxArray parse_idx(const std::string& path, detail::FileBytes fb, int expected_rank, const char* what) {
+  std::vector<uint8_t>& b = fb.bytes;
   const std::string w = where(path, fb.gzip);
   NABLA_CHECK_KIND(!b.empty(), ErrorKind::io, w, ": empty file, expected an IDX header");
   NABLA_CHECK_KIND(b.size() >= 4, ErrorKind::io, w, ": truncated header: the 4-byte magic at byte 0 has only ",
@@ -79,7 +80,8 @@ IdxArray parse_idx(const std::string& path, const detail::FileBytes& fb, int exp
                    ")");
   NABLA_CHECK_KIND(have == count, ErrorKind::io, w, ": trailing garbage: ", have - count,
                    " unexpected bytes after the data, from byte ", header + count);
-  out.data.assign(b.begin() + static_cast<std::ptrdiff_t>(header), b.end());
+  b.erase(b.begin(), b.begin() + static_cast<std::ptrdiff_t>(header));  // a memmove, not a second buffer
+  out.data = std::move(b);
   return out;
 }
 

@@ -223,6 +223,8 @@ std::string make_header(const NamedTensors& tensors, const Metadata& metadata) {
                 ErrorKind::value);
   }
   text.append((8 - text.size() % 8) % 8, ' ');
+  NABLA_CHECK_KIND(text.size() <= kMaxHeader, ErrorKind::value, "save_safetensors: the header would be ",
+                   text.size(), " bytes, above the format's 100 MB limit");
   return text;
 }
 
