@@ -4,6 +4,7 @@
 #include "nabla/autograd.hpp"
 #include "nabla/dtype.hpp"
 #include "nabla/error.hpp"
+#include "nabla/functional.hpp"
 #include "nabla/generator.hpp"
 #include "nabla/ops.hpp"
 #include "nabla/shape.hpp"

@@ -32,17 +32,24 @@ bool exclusively_owned(const Tensor& t) {
 // place is only done into a buffer nobody else sees: a slot may hold a
 // broadcast view or share storage (a gradient left by create_graph, or set by
 // the user), and writing through it would corrupt other values.
+// Gradients that carry a tangent (forward-over-reverse) are never updated in
+// place: in-place writes do not propagate tangents.
 void accumulate(Tensor& slot, Tensor g, bool create_graph) {
   if (!slot.defined()) {
-    slot = (create_graph || exclusively_owned(g)) ? std::move(g) : g.detach().clone();
+    slot = (create_graph || exclusively_owned(g) || has_tangent(g)) ? std::move(g) : g.detach().clone();
     return;
   }
   if (create_graph) {
     slot = slot + g;
   } else {
     NoGradGuard ng;
-    if (exclusively_owned(slot)) slot.add_(g);
-    else slot = slot + g;
+    if (exclusively_owned(slot) && !has_tangent(slot) && !has_tangent(g)) {
+      const bool diag = slot.impl()->diag_batch && g.impl()->diag_batch;
+      slot.add_(g);
+      slot.impl()->diag_batch = diag;  // diag + diag stays diagonal
+    } else {
+      slot = slot + g;
+    }
   }
 }
 }  // namespace
@@ -80,6 +87,7 @@ namespace {
 
 struct Pass {
   bool retain_graph, create_graph, accumulate_leaves;
+  int nb = 0;  // leading batch dims of every gradient (batched reverse mode)
   uint64_t epoch = 0;  // this pass's mark on the nodes it visits
   // For grad(): which tensors to report, keyed by their impl.
   std::unordered_map<const TensorImpl*, size_t> capture;
@@ -199,7 +207,13 @@ struct Pass {
         for (size_t i = 0; i < k; ++i) {
           if (!needs[i] || !grads[i].defined()) continue;
           const auto& in = n->inputs[i];
-          NABLA_ASSERT(grads[i].impl()->shape == in->shape);
+          NABLA_ASSERT(nb == 0 ? grads[i].impl()->shape == in->shape : [&] {
+            const Shape& gs = grads[i].impl()->shape;
+            if (gs.size() != in->shape.size() + nb) return false;
+            for (int j = 0; j < in->shape.size(); ++j)
+              if (gs[j + nb] != in->shape[j]) return false;
+            return true;
+          }());
           if (in->grad_fn) {
             auto it = capture.find(in.get());
             if (it != capture.end()) accumulate(captured[it->second], grads[i], create_graph);
@@ -248,10 +262,56 @@ std::vector<Tensor> make_seeds(const std::vector<Tensor>& outputs, const std::ve
 
 }  // namespace
 
+std::vector<Tensor> grad_batched(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
+                                 const std::vector<Tensor>& grad_outputs, int nb, bool create_graph) {
+  NABLA_CHECK_KIND(grad_outputs.size() == outputs.size() && nb >= 0, ErrorKind::autograd, "grad_batched: ",
+                   outputs.size(), " outputs but ", grad_outputs.size(), " gradients");
+  Shape batch;
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    const Tensor& o = outputs[i];
+    const Tensor& g = grad_outputs[i];
+    NABLA_CHECK_KIND(o.defined() && g.defined() && g.dim() == o.dim() + nb, ErrorKind::shape,
+                     "grad_batched: gradient ", g.defined() ? g.shape() : Shape{}, " does not match output ",
+                     o.defined() ? o.shape() : Shape{}, " with ", nb, " batch dims");
+    Shape b;
+    for (int j = 0; j < nb; ++j) b.push_back(g.shape()[j]);
+    for (int j = 0; j < o.dim(); ++j)
+      NABLA_CHECK_KIND(g.shape()[j + nb] == o.shape()[j], ErrorKind::shape, "grad_batched: gradient ", g.shape(),
+                       " does not match output ", o.shape());
+    if (i == 0) batch = b;
+    NABLA_CHECK_KIND(b == batch, ErrorKind::shape, "grad_batched: batch shapes differ");
+  }
+  Pass p{create_graph, create_graph, false, nb, {}, {}, {}, {}, {}};
+  p.captured.resize(inputs.size());
+  std::vector<Tensor> roots, seeds;
+  for (size_t i = 0; i < outputs.size(); ++i)
+    if (outputs[i].requires_grad()) {
+      roots.push_back(outputs[i]);
+      seeds.push_back(grad_outputs[i]);
+    }
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    NABLA_CHECK_KIND(inputs[i].defined() && inputs[i].requires_grad(), ErrorKind::autograd, "grad_batched: input ",
+                     i, " does not require grad");
+    NABLA_CHECK_KIND(p.capture.emplace(inputs[i].impl(), i).second, ErrorKind::autograd, "grad_batched: input ", i,
+                     " is listed twice");
+  }
+  if (!roots.empty()) {
+    p.collect(roots);
+    p.run(roots, seeds);
+  }
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (p.captured[i].defined()) continue;
+    Shape s = batch;
+    for (int64_t e : inputs[i].shape()) s.push_back(e);
+    p.captured[i] = zeros(s, inputs[i].dtype());
+  }
+  return p.captured;
+}
+
 void backward(const std::vector<Tensor>& outputs, const std::vector<Tensor>& grad_outputs, bool retain_graph,
               bool create_graph) {
   std::vector<Tensor> seeds = make_seeds(outputs, grad_outputs);
-  Pass p{retain_graph || create_graph, create_graph, true, {}, {}, {}, {}};
+  Pass p{retain_graph || create_graph, create_graph, true, 0, {}, {}, {}, {}, {}};
   p.collect(outputs);
   p.run(outputs, seeds);
 }
@@ -260,7 +320,7 @@ std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<T
                          const std::vector<Tensor>& grad_outputs, bool retain_graph, bool create_graph,
                          bool allow_unused) {
   std::vector<Tensor> seeds = make_seeds(outputs, grad_outputs);
-  Pass p{retain_graph || create_graph, create_graph, false, {}, {}, {}, {}};
+  Pass p{retain_graph || create_graph, create_graph, false, 0, {}, {}, {}, {}, {}};
   p.captured.resize(inputs.size());
   for (size_t i = 0; i < inputs.size(); ++i) {
     NABLA_CHECK_KIND(inputs[i].defined() && inputs[i].requires_grad(), ErrorKind::autograd, "grad: input ", i,

@@ -63,6 +63,21 @@ struct MinimumOp {
   template <class V> V db(const V& a, const V& b, const V&) const { return gt_mask(a, b); }
 };
 
+// ȧ + sign·ḃ, each aligned to rank r past the direction axis (either may be absent).
+Tensor tangent_sum(const Tensor& a, const Tensor& b, int r, double sign) {
+  Tensor t;
+  if (has_tangent(a)) t = lift_tangent(tangent_of(a), r);
+  if (has_tangent(b)) {
+    Tensor u = lift_tangent(tangent_of(b), r);
+    t = t.defined() ? (sign > 0 ? t + u : t - u) : (sign > 0 ? u : neg(u));
+  }
+  return t;
+}
+// Does y[i] depend on element i of each tangent-carrying input only?
+bool elementwise_in(const Tensor& a, const Tensor& b, const Tensor& y) {
+  return (!has_tangent(a) || a.shape() == y.shape()) && (!has_tangent(b) || b.shape() == y.shape());
+}
+
 Tensor scalar_like(double v, const Tensor& t) {
   check_defined(t, "scalar operand");
   return full({}, v, t.dtype());
@@ -81,10 +96,13 @@ Dims broadcast_strides(const TensorImpl& t, const Shape& shape) {
 Tensor add(const Tensor& a, const Tensor& b) {
   Tensor y = binary_forward(AddF{}, a, b);
   if (should_record({&a, &b}))
-    record(y, "add", {&a, &b}, [sa = a.shape(), sb = b.shape()](const Tensor& g, const VjpCtx& ctx) {
-      if (ctx.need(0)) ctx.set(0, sum_to(g, sa));
-      if (ctx.need(1)) ctx.set(1, sum_to(g, sb));
+    record(y, "add", {&a, &b}, [sa = a.shape(), sb = b.shape(), r = y.dim()](const Tensor& g, const VjpCtx& ctx) {
+      const int nb = batch_dims(g, r);
+      if (ctx.need(0)) ctx.set(0, sum_to_batched(g, sa, nb));
+      if (ctx.need(1)) ctx.set(1, sum_to_batched(g, sb, nb));
     });
+  // ẏ = ȧ + ḃ
+  jvp_rule(y, {&a, &b}, "add", [&] { return tangent_sum(a, b, y.dim(), 1.0); }, elementwise_in(a, b, y));
   return y;
 }
 
@@ -92,10 +110,13 @@ Tensor add(const Tensor& a, const Tensor& b) {
 Tensor sub(const Tensor& a, const Tensor& b) {
   Tensor y = binary_forward(SubF{}, a, b);
   if (should_record({&a, &b}))
-    record(y, "sub", {&a, &b}, [sa = a.shape(), sb = b.shape()](const Tensor& g, const VjpCtx& ctx) {
-      if (ctx.need(0)) ctx.set(0, sum_to(g, sa));
-      if (ctx.need(1)) ctx.set(1, neg(sum_to(g, sb)));
+    record(y, "sub", {&a, &b}, [sa = a.shape(), sb = b.shape(), r = y.dim()](const Tensor& g, const VjpCtx& ctx) {
+      const int nb = batch_dims(g, r);
+      if (ctx.need(0)) ctx.set(0, sum_to_batched(g, sa, nb));
+      if (ctx.need(1)) ctx.set(1, neg(sum_to_batched(g, sb, nb)));
     });
+  // ẏ = ȧ − ḃ
+  jvp_rule(y, {&a, &b}, "sub", [&] { return tangent_sum(a, b, y.dim(), -1.0); }, elementwise_in(a, b, y));
   return y;
 }
 
@@ -105,6 +126,8 @@ Tensor neg(const Tensor& a) {
   Tensor y = unary_forward(NegF{}, a);
   if (should_record({&a}))
     record(y, "neg", {&a}, [](const Tensor& g, const VjpCtx& ctx) { ctx.set(0, neg(g)); });
+  // ẏ = −ȧ
+  jvp_rule(y, {&a}, "neg", [&] { return neg(tangent_of(a)); }, true);
   return y;
 }
 
@@ -153,6 +176,7 @@ Tensor& inplace2(Tensor& self, const Tensor& other, const char* op, F f) {
                      [&f](T u, T v) { return static_cast<T>(f(u, v)); });
   });
   ++s.storage->version;
+  s.diag_batch = false;
   return self;
 }
 template <class F>
@@ -164,6 +188,7 @@ Tensor& inplace1(Tensor& self, const char* op, F f) {
                      [&f](T u) { return static_cast<T>(f(u)); });
   });
   ++s.storage->version;
+  s.diag_batch = false;
   return self;
 }
 }  // namespace

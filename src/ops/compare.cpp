@@ -38,11 +38,18 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
                      broadcast_strides(*b.impl(), s), [](T k, T u, T v) { return k != T(0) ? u : v; });
   });
   if (should_record({&a, &b}))
-    record(y, "where", {&a, &b}, [c, sa = a.shape(), sb = b.shape()](const Tensor& g, const VjpCtx& ctx) {
+    record(y, "where", {&a, &b}, [c, sa = a.shape(), sb = b.shape(), r = y.dim()](const Tensor& g, const VjpCtx& ctx) {
       Tensor z = zeros({}, g.dtype());
-      if (ctx.need(0)) ctx.set(0, sum_to(where(c, g, z), sa));
-      if (ctx.need(1)) ctx.set(1, sum_to(where(c, z, g), sb));
+      const int nb = batch_dims(g, r);
+      if (ctx.need(0)) ctx.set(0, sum_to_batched(where(c, g, z), sa, nb));
+      if (ctx.need(1)) ctx.set(1, sum_to_batched(where(c, z, g), sb, nb));
     }, {&cond});  // c may share cond's storage: changing cond in place would reroute the gradient
+  // ẏ = where(c, ȧ, ḃ)
+  jvp_rule(y, {&a, &b}, "where", [&] {
+    const int r = y.dim();
+    Tensor z = zeros({}, a.dtype());
+    return where(c, has_tangent(a) ? lift_tangent(tangent_of(a), r) : z, has_tangent(b) ? lift_tangent(tangent_of(b), r) : z);
+  }, (!has_tangent(a) || a.shape() == y.shape()) && (!has_tangent(b) || b.shape() == y.shape()));
   return y;
 }
 

@@ -94,28 +94,72 @@ Tensor matmul_forward(const Tensor& a, const Tensor& b) {
 
 Tensor mT(const Tensor& t) { return t.dim() < 2 ? t : t.transpose(-2, -1); }
 
+// Ȧ B + A Ḃ for tangents [k, ...] (either may be absent); r is the rank of A B.
+Tensor matmul_jvp(const Tensor& a, const Tensor& b, int r) {
+  const int ra = a.dim(), rb = b.dim();
+  Tensor t;
+  auto add = [&t](Tensor u) { t = t.defined() ? t + u : u; };
+  if (has_tangent(a)) {
+    const Tensor& ta = tangent_of(a);  // [k, ...a]
+    if (ra == 1 && rb == 1) add(sum(ta * b, {-1}));                          // [k]
+    else if (ra == 1 && rb == 2) add(matmul(ta, b));                          // [k, n]·[n, p]
+    else if (ra == 1) add(squeeze(matmul(lift_tangent(unsqueeze(ta, -2), rb), b), -2));
+    else if (rb == 1) add(matmul(ta, b));                                     // [k, ..., m, n]·[n]
+    else add(matmul(lift_tangent(ta, std::max(ra, rb)), b));
+  }
+  if (has_tangent(b)) {
+    const Tensor& tb = tangent_of(b);
+    if (ra == 1 && rb == 1) add(sum(a * tb, {-1}));
+    else if (rb == 1 && ra == 2) add(matmul(tb, mT(a)));                      // [k, n]·Aᵀ
+    else if (rb == 1) add(squeeze(matmul(a, lift_tangent(unsqueeze(tb, -1), ra)), -1));
+    else if (ra == 1) add(matmul(a, tb));                                     // [n]·[k, ..., n, p]
+    else add(matmul(a, lift_tangent(tb, std::max(ra, rb))));
+  }
+  (void)r;
+  return t;
+}
+
 }  // namespace
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
   check_same_dtype(a, b, "matmul");
   Tensor y = matmul_forward(a, b);
   if (should_record({&a, &b}))
-    record(y, "matmul", {&a, &b}, [a, b](const Tensor& g, const VjpCtx& ctx) {
+    record(y, "matmul", {&a, &b}, [a, b, r = y.dim()](const Tensor& g, const VjpCtx& ctx) {
       int ra = a.dim(), rb = b.dim();
+      const int nb = batch_dims(g, r);  // leading batch dims of a batched backward pass
       if (ra == 1 && rb == 1) {  // y = aᵀb: ∂y/∂a = bᵀ, ∂y/∂b = aᵀ
-        if (ctx.need(0)) ctx.set(0, g * b);
-        if (ctx.need(1)) ctx.set(1, g * a);
+        Tensor gb = nb == 0 ? g : unsqueeze(g, -1);
+        if (ctx.need(0)) ctx.set(0, gb * b);
+        if (ctx.need(1)) ctx.set(1, gb * a);
       } else if (rb == 1) {  // y = A b: Ḡ bᵀ and Aᵀ Ḡ (summed over any batch)
-        if (ctx.need(0)) ctx.set(0, unsqueeze(g, -1) * b);
-        if (ctx.need(1)) ctx.set(1, sum_to(matmul(unsqueeze(g, -2), a), {1, b.shape()[0]}).reshape(b.shape()));
+        if (ctx.need(0)) ctx.set(0, sum_to_batched(unsqueeze(g, -1) * b, a.shape(), nb));
+        if (ctx.need(1)) {
+          const int64_t m = a.shape()[ra - 2], n = b.shape()[0];
+          if (ra == 2 && g.impl()->diag_batch && g.dim() == 2 && g.shape()[0] == m && g.shape()[1] == m) {
+            // diagonal Ḡ = diag(d): Ḡ A = d ⊙ A, rows scaled, O(mn)
+            ctx.set(1, unsqueeze(diag(g), -1) * a);
+          } else if (ra == 2) {  // one GEMM over all batch rows: [B, m] · A
+            ctx.set(1, reshape(matmul(reshape(g, {-1, m}), a), batched_shape(g, nb, {n})));
+          } else {
+            Tensor t = matmul(unsqueeze(g, -2), a);  // [batch..., 1, n]
+            ctx.set(1, reshape(sum_to_batched(t, {1, n}, nb), batched_shape(g, nb, {n})));
+          }
+        }
       } else if (ra == 1) {  // y = aᵀ B: B Ḡ and a Ḡᵀ
-        if (ctx.need(0)) ctx.set(0, sum_to(matmul(b, unsqueeze(g, -1)), {a.shape()[0], 1}).reshape(a.shape()));
-        if (ctx.need(1)) ctx.set(1, sum_to(unsqueeze(a, -1) * unsqueeze(g, -2), b.shape()));
+        const int64_t k = a.shape()[0];
+        if (ctx.need(0)) {
+          if (rb == 2) ctx.set(0, reshape(matmul(reshape(g, {-1, b.shape()[1]}), mT(b)), batched_shape(g, nb, {k})));
+          else ctx.set(0, reshape(sum_to_batched(matmul(b, unsqueeze(g, -1)), {k, 1}, nb), batched_shape(g, nb, {k})));
+        }
+        if (ctx.need(1)) ctx.set(1, sum_to_batched(unsqueeze(a, -1) * unsqueeze(g, -2), b.shape(), nb));
       } else {  // Y = A B: ∂L/∂A = Ḡ Bᵀ, ∂L/∂B = Aᵀ Ḡ
-        if (ctx.need(0)) ctx.set(0, sum_to(matmul(g, mT(b)), a.shape()));
-        if (ctx.need(1)) ctx.set(1, sum_to(matmul(mT(a), g), b.shape()));
+        if (ctx.need(0)) ctx.set(0, sum_to_batched(matmul(g, mT(b)), a.shape(), nb));
+        if (ctx.need(1)) ctx.set(1, sum_to_batched(matmul(mT(a), g), b.shape(), nb));
       }
     }, {&a, &b});
+  // ẏ = Ȧ B + A Ḃ; with a rank-2 constant side each term is one GEMM over all directions
+  jvp_rule(y, {&a, &b}, "matmul", [&] { return matmul_jvp(a, b, y.dim()); });
   return y;
 }
 
@@ -173,10 +217,12 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
   });
   if (should_record({&x, &w, &b}))
     record(y, "linear", {&x, &w, &b}, [x, w, xc, wc](const Tensor& g, const VjpCtx& ctx) {
-      if (is_grad_enabled()) {  // create_graph: keep the gradient differentiable
+      if (is_grad_enabled() || g.dim() != 2 || live_tangent(g) || live_tangent(x) || live_tangent(w)) {
+        // create_graph, a batched backward pass or forward-over-reverse: the op-composed, differentiable form
+        const int nb = batch_dims(g, 2);
         if (ctx.need(0)) ctx.set(0, matmul(g, w));
-        if (ctx.need(1)) ctx.set(1, matmul(g.t(), x));
-        if (ctx.need(2)) ctx.set(2, sum(g, {0}));
+        if (ctx.need(1)) ctx.set(1, sum_to_batched(matmul(mT(g), x), w.shape(), nb));
+        if (ctx.need(2)) ctx.set(2, sum(g, {-2}));
         return;
       }
       Tensor gc = g.contiguous();
@@ -200,12 +246,30 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
         if (ctx.need(2)) ctx.set(2, sum(gc, {0}));
       });
     }, {&x, &w});
+  // ẏ = ẋ Wᵀ + x Ẇᵀ + ḃ
+  jvp_rule(y, {&x, &w, &b}, "linear", [&] {
+    Tensor t;
+    auto add = [&t](Tensor u) { t = t.defined() ? t + u : u; };
+    if (has_tangent(x)) add(matmul(tangent_of(x), w.t()));
+    if (has_tangent(w)) add(matmul(x, mT(tangent_of(w))));
+    if (b.defined() && has_tangent(b)) add(unsqueeze(tangent_of(b), 1));
+    return t;
+  });
   return y;
 }
 
 // ---- diagonals ------------------------------------------------------------------
 
 namespace {
+// The diagonals of a batch of m×n matrices [..., m, n] → [..., min(m, n)], as ops.
+Tensor batched_diag(const Tensor& g, int64_t m, int64_t n) {
+  return slice(sum(g * eye(m, n, g.dtype()), {-1}), -1, 0, std::min(m, n));
+}
+// A batch of diagonals [..., min(m, n)] onto m×n zero matrices, as ops.
+Tensor batched_embed_diag(const Tensor& v, int64_t m, int64_t n) {
+  return (m <= n ? unsqueeze(v, -1) : unsqueeze(v, -2)) * eye(m, n, v.dtype());
+}
+
 // v (length min(m, n)) placed on the diagonal of an m×n zero matrix.
 Tensor embed_diag(const Tensor& v, int64_t m, int64_t n) {
   Tensor out = zeros({m, n}, v.dtype());
@@ -214,7 +278,11 @@ Tensor embed_diag(const Tensor& v, int64_t m, int64_t n) {
   d.copy_(v.detach());
   if (should_record({&v}))
     // ∂diagflat(v)/∂v picks the diagonal back: vjp = diag(Ḡ)
-    record(out, "diag_embed", {&v}, [](const Tensor& g, const VjpCtx& ctx) { ctx.set(0, diag(g)); });
+    record(out, "diag_embed", {&v}, [m, n](const Tensor& g, const VjpCtx& ctx) {
+      ctx.set(0, g.dim() == 2 ? diag(g) : batched_diag(g, m, n));
+    });
+  // linear: each direction's tangent onto the diagonal
+  jvp_rule(out, {&v}, "diag_embed", [&] { return batched_embed_diag(tangent_of(v), m, n); });
   return out;
 }
 }  // namespace
@@ -228,7 +296,11 @@ Tensor diag(const Tensor& a) {
   out = out.detach();
   if (should_record({&a}))
     // ∂diag(A)/∂A: the gradient lands on the diagonal of a zero matrix
-    record(out, "diag", {&a}, [m, n](const Tensor& g, const VjpCtx& ctx) { ctx.set(0, embed_diag(g, m, n)); });
+    record(out, "diag", {&a}, [m, n](const Tensor& g, const VjpCtx& ctx) {
+      ctx.set(0, g.dim() == 1 ? embed_diag(g, m, n) : batched_embed_diag(g, m, n));
+    });
+  // linear: the diagonal of each direction's tangent
+  jvp_rule(out, {&a}, "diag", [&] { return batched_diag(tangent_of(a), m, n); });
   return out;
 }
 

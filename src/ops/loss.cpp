@@ -71,10 +71,13 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction r) {
   if (should_record({&logits})) {
     const double scale = r == Reduction::mean ? 1.0 / static_cast<double>(std::max<int64_t>(B, 1)) : 1.0;
     record(out, "cross_entropy", {&logits}, [logits, probs, cls, scale, r, C](const Tensor& g, const VjpCtx& ctx) {
-      if (is_grad_enabled()) {  // create_graph: the composite, differentiable form
+      const int nb = batch_dims(g, r == Reduction::none ? 1 : 0);
+      if (is_grad_enabled() || nb > 0 || live_tangent(g) || live_tangent(logits)) {
+        // create_graph, a batched backward pass or forward-over-reverse: the composite, differentiable form
         Tensor oh = one_hot(tensor(std::vector<double>(cls.begin(), cls.end())), C, logits.dtype());
         Tensor d = (softmax(logits, 1) - oh) * scale;
-        ctx.set(0, r == Reduction::none ? d * unsqueeze(g, 1) : d * g);
+        if (r == Reduction::none) ctx.set(0, d * unsqueeze(g, -1));
+        else ctx.set(0, d * (nb == 0 ? g : reshape(g, batched_shape(g, nb, {1, 1}))));
         return;
       }
       const int64_t B = logits.shape()[0];
@@ -93,6 +96,15 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction r) {
       ctx.set(0, d);
     }, {&logits});
   }
+  // ℓ̇_b = ⟨softmax(z_b) − onehot(t_b), ż_b⟩, then reduced over the batch
+  jvp_rule(out, {&logits}, "cross_entropy", [&] {
+    Tensor oh = one_hot(tensor(std::vector<double>(cls.begin(), cls.end())), C, logits.dtype());
+    Tensor p = is_grad_enabled() && logits.requires_grad() ? softmax(logits, 1) : probs;
+    Tensor per_t = sum(tangent_of(logits) * (p - oh), {-1});  // [k, B]
+    if (r == Reduction::none) return per_t;
+    Tensor s = sum(per_t, {-1});
+    return r == Reduction::mean ? s * (1.0 / static_cast<double>(std::max<int64_t>(B, 1))) : s;
+  });
   return out;
 }
 

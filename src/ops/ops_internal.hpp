@@ -6,6 +6,7 @@
 #include <cmath>
 #include <concepts>
 
+#include "../autodiff/forward.hpp"
 #include "../autodiff/node.hpp"
 #include "../kernels/elementwise.hpp"
 #include "../tensor/tensor_impl.hpp"
@@ -65,6 +66,22 @@ inline void check_same_dtype(const Tensor& a, const Tensor& b, const char* op) {
 // Strides of `t` seen through broadcasting to `shape` (0 on broadcast dims).
 Dims broadcast_strides(const TensorImpl& t, const Shape& shape);
 
+// ---- batched reverse mode -------------------------------------------------------
+// A VJP may receive an upstream gradient with nb = g.dim() − (output rank)
+// leading batch dims (jacobian's one batched backward pass); it then returns
+// gradients of shape [batch..., ...input shape]. nb = 0 is the ordinary case.
+inline int batch_dims(const Tensor& g, int out_rank) { return static_cast<int>(g.dim()) - out_rank; }
+// The first nb extents of g followed by `shape`.
+inline Shape batched_shape(const Tensor& g, int nb, const Shape& shape) {
+  if (nb == 0) return shape;
+  Shape s;
+  for (int i = 0; i < nb; ++i) s.push_back(g.shape()[i]);
+  for (int64_t e : shape) s.push_back(e);
+  return s;
+}
+// sum_to that keeps the nb leading batch dims of x.
+Tensor sum_to_batched(const Tensor& x, const Shape& shape, int nb);
+
 // Refuses in-place writes that autograd could not follow.
 void check_inplace(const Tensor& t, const char* op);
 
@@ -91,17 +108,43 @@ Tensor unary_forward(const Op& op, const Tensor& x) {
   return y;
 }
 
+// g ⊙ df(x, y) for a diagonal batched gradient g [m, m] and x [m]: only the
+// diagonal is computed (O(m) work and an O(m²) zero fill); the result stays diagonal.
+template <class Op>
+Tensor unary_scale_diag(const Op& op, const Tensor& g, const Tensor& x, const Tensor& y) {
+  const TensorImpl& gi = *g.impl();
+  const int64_t m = gi.shape[0];
+  Tensor out = zeros(gi.shape, gi.dtype);
+  dispatch(gi.dtype, [&]<class T>() {
+    const T* gp = gi.data<T>();
+    const T* xp = x.impl()->data<T>();
+    const T* yp = y.impl()->data<T>();
+    const int64_t gs = gi.strides[0] + gi.strides[1], xs = x.impl()->strides[0], ys = y.impl()->strides[0];
+    T* o = out.impl()->data<T>();
+    for (int64_t i = 0; i < m; ++i) o[i * (m + 1)] = gp[i * gs] * op.template df<T>(xp[i * xs], yp[i * ys]);
+  });
+  out.impl()->diag_batch = true;
+  return out;
+}
+
 // g ⊙ df(x, y), fused on scalars, or as a differentiable graph under create_graph.
 template <class Op>
 Tensor unary_scale(const Op& op, const Tensor& g, const Tensor& x, const Tensor& y) {
-  if (is_grad_enabled() && (g.requires_grad() || x.requires_grad()))
-    return g * op.df(x, unary_apply(op, x));  // recompute y inside the graph
+  if ((is_grad_enabled() && (g.requires_grad() || x.requires_grad())) || live_tangent(g) || live_tangent(x))
+    return g * op.df(x, unary_apply(op, x));  // recompute y inside the graph (and its tangent)
   const TensorImpl& gi = *g.impl();
+  const TensorImpl& xi = *x.impl();
+  if (gi.diag_batch && gi.shape.size() == 2 && xi.shape.size() == 1 && gi.shape[0] == gi.shape[1] &&
+      xi.shape[0] == gi.shape[0])
+    return unary_scale_diag(op, g, x, y);
   Tensor out = make_tensor(gi.shape, gi.dtype);
+  // g may carry leading batch dims (batched reverse) or directions (forward mode)
+  const bool same = xi.shape == gi.shape;
+  Dims sx = same ? xi.strides : broadcast_strides(xi, gi.shape);
+  Dims sy = same ? y.impl()->strides : broadcast_strides(*y.impl(), gi.shape);
   dispatch(gi.dtype, [&]<class T>() {
-    kernels::map3<T>(gi.shape, out.impl()->data<T>(), gi.data<T>(), gi.strides, x.impl()->data<T>(),
-                     x.impl()->strides, y.impl()->data<T>(), y.impl()->strides,
-                     [&op](T gv, T xv, T yv) { return gv * op.template df<T>(xv, yv); });
+    kernels::map3<T>(gi.shape, out.impl()->data<T>(), gi.data<T>(), gi.strides, xi.data<T>(), sx,
+                     y.impl()->data<T>(), sy, [&op](T gv, T xv, T yv) { return gv * op.template df<T>(xv, yv); });
   });
   return out;
 }
@@ -110,6 +153,8 @@ template <class Op>
 Tensor unary_apply(const Op& op, const Tensor& x) {
   check_defined(x, op.name);
   Tensor y = unary_forward(op, x);
+  // ẏ = ẋ ⊙ df(x, y): the same diagonal as the VJP
+  jvp_rule(y, {&x}, op.name, [&] { return unary_scale(op, tangent_of(x), x, y); }, true);
   if (should_record({&x})) {
     record(
         y, op.name, {&x},
@@ -143,21 +188,24 @@ Tensor binary_forward(const Op& op, const Tensor& a, const Tensor& b) {
 
 template <class Op, bool WrtA>
 Tensor binary_scale(const Op& op, const Tensor& g, const Tensor& a, const Tensor& b, const Tensor& y) {
+  const int nb = batch_dims(g, y.dim());
   const Shape& target = WrtA ? a.shape() : b.shape();
-  if (is_grad_enabled() && (g.requires_grad() || a.requires_grad() || b.requires_grad())) {
+  if ((is_grad_enabled() && (g.requires_grad() || a.requires_grad() || b.requires_grad())) || live_tangent(g) ||
+      live_tangent(a) || live_tangent(b)) {
     Tensor yr = binary_apply(op, a, b);
-    return sum_to(g * (WrtA ? op.da(a, b, yr) : op.db(a, b, yr)), target);
+    return sum_to_batched(g * (WrtA ? op.da(a, b, yr) : op.db(a, b, yr)), target, nb);
   }
   const TensorImpl& gi = *g.impl();
   Tensor out = make_tensor(gi.shape, gi.dtype);
   Dims sa = broadcast_strides(*a.impl(), gi.shape), sb = broadcast_strides(*b.impl(), gi.shape);
+  Dims sy = nb == 0 ? y.impl()->strides : broadcast_strides(*y.impl(), gi.shape);
   dispatch(gi.dtype, [&]<class T>() {
     const T* ap = a.impl()->data<T>();
     const T* bp = b.impl()->data<T>();
     const T* yp = y.impl()->data<T>();
     T* op_out = out.impl()->data<T>();
     // Iterate g, a, b, y together: a 4-operand run over the output shape.
-    std::array<Dims, 5> st{contiguous_strides(gi.shape), gi.strides, sa, sb, y.impl()->strides};
+    std::array<Dims, 5> st{contiguous_strides(gi.shape), gi.strides, sa, sb, sy};
     kernels::for_each_run<T, 5>(gi.shape, st, {op_out, const_cast<T*>(gi.data<T>()), const_cast<T*>(ap),
                                                const_cast<T*>(bp), const_cast<T*>(yp)},
                                 [&](std::array<T*, 5> p, std::array<int64_t, 5> s, int64_t n) {
@@ -168,12 +216,23 @@ Tensor binary_scale(const Op& op, const Tensor& g, const Tensor& a, const Tensor
                                   }
                                 });
   });
-  return sum_to(out, target);
+  return sum_to_batched(out, target, nb);
 }
 
 template <class Op>
 Tensor binary_apply(const Op& op, const Tensor& a, const Tensor& b) {
   Tensor y = binary_forward(op, a, b);
+  // ẏ = ȧ ⊙ da + ḃ ⊙ db (each tangent aligned to y's rank past the direction axis)
+  jvp_rule(y, {&a, &b}, op.name, [&] {
+    const int r = y.dim();
+    Tensor t;
+    if (has_tangent(a)) t = lift_tangent(tangent_of(a), r) * op.da(a, b, y);
+    if (has_tangent(b)) {
+      Tensor u = lift_tangent(tangent_of(b), r) * op.db(a, b, y);
+      t = t.defined() ? t + u : u;
+    }
+    return t;
+  }, (!has_tangent(a) || a.shape() == y.shape()) && (!has_tangent(b) || b.shape() == y.shape()));
   if (should_record({&a, &b})) {
     record(
         y, op.name, {&a, &b},

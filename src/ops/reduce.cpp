@@ -130,12 +130,18 @@ Tensor extreme(const Tensor& x, int64_t dim, bool keepdim, bool is_max) {
   }()));
   if (should_record({&x})) {
     // ∂max/∂x: the upstream gradient goes to the first maximal element (Note [Kinks])
-    record(out, op, {&x}, [shape = x.shape(), dt = x.dtype(), d, idx = std::move(idx)](const Tensor& g, const VjpCtx& ctx) {
+    record(out, op, {&x}, [shape = x.shape(), dt = x.dtype(), d, idx, r = out.dim()](const Tensor& g, const VjpCtx& ctx) {
       Shape ks = shape;
       ks[d] = 1;
-      ctx.set(0, expand(reshape(g, ks), shape) * extreme_mask(shape, dt, d, idx));
+      const int nb = batch_dims(g, r);
+      ctx.set(0, expand(reshape(g, batched_shape(g, nb, ks)), batched_shape(g, nb, shape)) *
+                     extreme_mask(shape, dt, d, idx));
     });
   }
+  // ẏ = ẋ at the first extremal element
+  jvp_rule(out, {&x}, op, [&] {
+    return sum(tangent_of(x) * extreme_mask(x.shape(), x.dtype(), d, idx), {d + 1}, keepdim);
+  });
   return out;
 }
 
@@ -165,9 +171,19 @@ Tensor sum(const Tensor& x, const Dims& dims, bool keepdim) {
   Tensor out = keepdim ? k : k.view(drop_shape(x.shape(), m));
   if (should_record({&x}))
     // ∂sum(x)/∂x = 1⃗ᵀ: each element receives the upstream gradient of its sum
-    record(out, "sum", {&x}, [shape = x.shape(), ks = k.shape()](const Tensor& g, const VjpCtx& ctx) {
-      ctx.set(0, expand(reshape(g, ks), shape));
+    record(out, "sum", {&x}, [shape = x.shape(), ks = k.shape(), r = out.dim()](const Tensor& g, const VjpCtx& ctx) {
+      const int nb = batch_dims(g, r);
+      ctx.set(0, expand(reshape(g, batched_shape(g, nb, ks)), batched_shape(g, nb, shape)));
     });
+  // ẏ = Σ ẋ over the same dims (shifted past the direction axis)
+  jvp_rule(out, {&x}, "sum", [&] {
+    Dims td;
+    for (int i = 0; i < x.dim(); ++i)
+      if (m[static_cast<size_t>(i)]) td.push_back(i + 1);
+    const Tensor& t = tangent_of(x);
+    if (td.empty()) return reshape(t, tangent_shape(t.shape()[0], out.shape()));
+    return sum(t, td, keepdim);
+  });
   return out;
 }
 Tensor sum(const Tensor& x) { return sum(x, Dims{}, false); }
@@ -182,6 +198,19 @@ Tensor mean(const Tensor& x, const Dims& dims, bool keepdim) {
   return sum(x, dims, keepdim) * (1.0 / static_cast<double>(count));
 }
 Tensor mean(const Tensor& x) { return mean(x, Dims{}, false); }
+
+// Π_{j≠i} x_j along d as a differentiable function of x. Z holds, for each i
+// along a new axis at d, x with x_i replaced by 1: Z = x ⊙ (1 − E) + E with
+// E = I on the axes (d, d+1); the product over d+1 leaves Π_{j≠i} x_j, exact at zeros.
+static Tensor prod_others(const Tensor& x, int d) {
+  const Shape& shape = x.shape();
+  const int64_t n = shape[d];
+  Shape es = Dims::filled(shape.size() + 1, 1);
+  es[d] = n;
+  es[d + 1] = n;
+  Tensor e = eye(n, x.dtype()).reshape(es);
+  return prod(unsqueeze(x, d) * (1.0 - e) + e, d + 1, false);
+}
 
 Tensor prod(const Tensor& x, int64_t dim, bool keepdim) {
   check_defined(x, "prod");
@@ -223,22 +252,16 @@ Tensor prod(const Tensor& x, int64_t dim, bool keepdim) {
   Tensor res = keepdim ? out : out.view(os);
   if (should_record({&x}))
     // ∂Πx/∂x_i = Π_{j≠i} x_j
-    record(res, "prod", {&x}, [ks, d, shape = s, others, x](const Tensor& g, const VjpCtx& ctx) {
-      Tensor o = others;
-      if (is_grad_enabled()) {
-        // create_graph: Π_{j≠i} x_j as a differentiable function of x. Z holds,
-        // for each i along a new axis at d, x with x_i replaced by 1:
-        // Z = x ⊙ (1 − E) + E with E = I on the axes (d, d+1); the product over
-        // d+1 leaves Π_{j≠i} x_j, exact at zeros.
-        const int64_t n = shape[d];
-        Shape es = Dims::filled(shape.size() + 1, 1);
-        es[d] = n;
-        es[d + 1] = n;
-        Tensor e = eye(n, x.dtype()).reshape(es);
-        o = prod(unsqueeze(x, d) * (1.0 - e) + e, d + 1, false);
-      }
-      ctx.set(0, expand(reshape(g, ks), shape) * o);
+    record(res, "prod", {&x}, [ks, d, shape = s, others, x, r = res.dim()](const Tensor& g, const VjpCtx& ctx) {
+      Tensor o = is_grad_enabled() || live_tangent(x) ? prod_others(x, d) : others;
+      const int nb = batch_dims(g, r);
+      ctx.set(0, expand(reshape(g, batched_shape(g, nb, ks)), batched_shape(g, nb, shape)) * o);
     }, {&x});
+  // ẏ = Σ_i (Π_{j≠i} x_j) ẋ_i
+  jvp_rule(res, {&x}, "prod", [&] {
+    Tensor o = is_grad_enabled() && x.requires_grad() ? prod_others(x, d) : others;
+    return sum(tangent_of(x) * o, {d + 1}, keepdim);
+  });
   return res;
 }
 Tensor prod(const Tensor& x) {
@@ -275,10 +298,42 @@ Tensor norm(const Tensor& x) {
   }
   if (should_record({&x}))
     record(y, "norm", {&x}, [x, y = y.detach()](const Tensor& g, const VjpCtx& ctx) {
-      Tensor n = is_grad_enabled() ? norm(x) : y;  // create_graph: ‖x‖ inside the graph
-      ctx.set(0, x * (g / (n + eq(n, zeros({}, n.dtype())))));  // 0/(0 + 1) = 0 at x = 0
+      Tensor n = is_grad_enabled() || live_tangent(x) ? norm(x) : y;  // create_graph: ‖x‖ inside the graph
+      Tensor gb = g;
+      if (g.dim() > 0) {  // batched: one scalar per batch entry, broadcast over x
+        Shape s = g.shape();
+        for (int i = 0; i < x.dim(); ++i) s.push_back(1);
+        gb = reshape(g, s);
+      }
+      ctx.set(0, x * (gb / (n + eq(n, zeros({}, n.dtype())))));  // 0/(0 + 1) = 0 at x = 0
     }, {&x, &y});
+  // ẏ = xᵀẋ / ‖x‖ (0 at x = 0)
+  jvp_rule(y, {&x}, "norm", [&] {
+    const Tensor& t = tangent_of(x);
+    Tensor n = is_grad_enabled() && x.requires_grad() ? norm(x) : y;
+    Tensor p = t * x;
+    if (x.dim() > 0) {
+      Dims td;
+      for (int i = 1; i <= x.dim(); ++i) td.push_back(i);
+      p = sum(p, td, false);
+    }
+    return p / (n + eq(n, zeros({}, n.dtype())));
+  });
   return y;
+}
+
+Tensor sum_to_batched(const Tensor& x, const Shape& shape, int nb) {
+  if (nb == 0) return sum_to(x, shape);
+  const Shape& xs = x.shape();
+  Shape target, out;
+  for (int i = 0; i < nb; ++i) target.push_back(xs[i]);
+  out = target;
+  for (int i = nb + shape.size(); i < xs.size(); ++i) target.push_back(1);
+  for (int64_t e : shape) {
+    target.push_back(e);
+    out.push_back(e);
+  }
+  return reshape(sum_to(x, target), out);
 }
 
 Tensor sum_to(const Tensor& x, const Shape& shape) {
@@ -361,10 +416,15 @@ Tensor softmax(const Tensor& x, int64_t dim) {
   Tensor y = softmax_kernel<false>(x, d);
   if (should_record({&x}))
     // ∂softmax(x)/∂x = diag(s) − s sᵀ (seed 004 §7), so vᵀJ = s ⊙ (v − ⟨v, s⟩)
-    record(y, "softmax", {&x}, [x, y = y.detach(), d](const Tensor& g, const VjpCtx& ctx) {
-      Tensor s = is_grad_enabled() ? softmax(x, d) : y;
-      ctx.set(0, s * (g - sum(g * s, {d}, true)));
+    record(y, "softmax", {&x}, [x, y = y.detach(), d, dn = d - x.dim()](const Tensor& g, const VjpCtx& ctx) {
+      Tensor s = is_grad_enabled() || live_tangent(x) ? softmax(x, d) : y;
+      ctx.set(0, s * (g - sum(g * s, {dn}, true)));
     }, {&x, &y});
+  // ṡ = (diag(s) − s sᵀ) ẋ = s ⊙ (ẋ − ⟨s, ẋ⟩): the Jacobian is symmetric
+  jvp_rule(y, {&x}, "softmax", [&] {
+    const Tensor& t = tangent_of(x);
+    return y * (t - sum(t * y, {d - x.dim()}, true));
+  });
   return y;
 }
 
@@ -375,10 +435,15 @@ Tensor log_softmax(const Tensor& x, int64_t dim) {
   Tensor y = softmax_kernel<true>(x, d);
   if (should_record({&x}))
     // ∂log_softmax(x)/∂x = I − 1⃗ sᵀ, so vᵀJ = v − s Σv
-    record(y, "log_softmax", {&x}, [x, y = y.detach(), d](const Tensor& g, const VjpCtx& ctx) {
-      Tensor s = is_grad_enabled() ? softmax(x, d) : exp(y);
-      ctx.set(0, g - s * sum(g, {d}, true));
+    record(y, "log_softmax", {&x}, [x, y = y.detach(), d, dn = d - x.dim()](const Tensor& g, const VjpCtx& ctx) {
+      Tensor s = is_grad_enabled() || live_tangent(x) ? softmax(x, d) : exp(y);
+      ctx.set(0, g - s * sum(g, {dn}, true));
     }, {&x, &y});
+  // (I − 1⃗ sᵀ) ẋ = ẋ − ⟨s, ẋ⟩
+  jvp_rule(y, {&x}, "log_softmax", [&] {
+    const Tensor& t = tangent_of(x);
+    return t - sum(t * exp(y), {d - x.dim()}, true);
+  });
   return y;
 }
 

@@ -31,11 +31,34 @@ Shape infer_shape(const Shape& req, int64_t n, const Shape& from) {
   return s;
 }
 
-// Records a view's node: its VJP maps the gradient back with `back`.
-template <class F>
-Tensor view_op(const Tensor& x, Tensor y, const char* name, F back) {
-  if (should_record({&x})) record(y, name, {&x}, [back](const Tensor& g, const VjpCtx& ctx) { ctx.set(0, back(g)); });
+// Records a view's node: its VJP maps the gradient back with `back` (which
+// receives g and its number of leading batch dims); its JVP applies the same
+// rearrangement to the tangent with `fwd` (dim 0 of a tangent is the direction
+// axis, so dims shift by one). `elementwise`: element order is unchanged.
+template <class F, class G>
+Tensor view_op(const Tensor& x, Tensor y, const char* name, F back, G fwd, bool elementwise = false) {
+  if (should_record({&x}))
+    record(y, name, {&x}, [back, r = y.dim()](const Tensor& g, const VjpCtx& ctx) {
+      ctx.set(0, back(g, batch_dims(g, r)));
+    });
+  jvp_rule(y, {&x}, name, [&] { return fwd(tangent_of(x)); }, elementwise);
   return y;
+}
+
+// Applies fn to each of the leading nb-dim batch of g and stacks the results.
+template <class F>
+Tensor per_batch(const Tensor& g, int nb, F fn) {
+  Shape pre, rest;
+  for (int i = 0; i < g.dim(); ++i) (i < nb ? pre : rest).push_back(g.shape()[i]);
+  Shape flat = rest;
+  flat.insert(0, numel(pre));
+  Tensor gf = reshape(g, flat);
+  std::vector<Tensor> parts;
+  for (int64_t i = 0; i < flat[0]; ++i) parts.push_back(fn(gf.select(0, i)));
+  Tensor st = stack(parts, 0);
+  Shape out = pre;
+  for (int i = 1; i < st.dim(); ++i) out.push_back(st.shape()[i]);
+  return reshape(st, out);
 }
 
 // Gradient of a slice: g placed into zeros of the source shape (its VJP slices again).
@@ -48,9 +71,14 @@ Tensor slice_backward(const Tensor& g, const Shape& shape, int d, int64_t start,
   st[d] *= step;
   make_view(out, vs, st, off).copy_(g.detach());
   if (should_record({&g}))
-    record(out, "slice_backward", {&g}, [d, start, step, n = g.shape()[d]](const Tensor& gg, const VjpCtx& ctx) {
+    record(out, "slice_backward", {&g}, [d = d - shape.size(), start, step, n = g.shape()[d]](const Tensor& gg, const VjpCtx& ctx) {
       ctx.set(0, slice(gg, d, start, start + n * step, step));
     });
+  // linear: the same placement of the tangent
+  jvp_rule(out, {&g}, "slice_backward", [&] {
+    const Tensor& t = tangent_of(g);
+    return slice_backward(t, tangent_shape(t.shape()[0], shape), d + 1, start, step);
+  });
   return out;
 }
 
@@ -90,9 +118,12 @@ Tensor index_select_impl(const Tensor& x, int d, const std::vector<int64_t>& idx
   });
   if (should_record({&x}))
     // ∂(row selection)/∂x scatters rows back, adding where an index repeats
-    record(y, "index_select", {&x}, [d, idx, shape = s](const Tensor& g, const VjpCtx& ctx) {
-      ctx.set(0, index_add_zeros(g, d, idx, shape));
+    record(y, "index_select", {&x}, [d, idx, shape = s, r = os.size()](const Tensor& g, const VjpCtx& ctx) {
+      const int nb = batch_dims(g, r);
+      ctx.set(0, index_add_zeros(g, d + nb, idx, batched_shape(g, nb, shape)));
     });
+  // linear: select the same rows of the tangent
+  jvp_rule(y, {&x}, "index_select", [&] { return index_select_impl(tangent_of(x), d + 1, idx); });
   return y;
 }
 
@@ -113,9 +144,13 @@ Tensor index_add_zeros(const Tensor& g_in, int d, const std::vector<int64_t>& id
       }
   });
   if (should_record({&g_in}))
-    record(out, "index_add", {&g_in}, [d, idx](const Tensor& gg, const VjpCtx& ctx) {
-      ctx.set(0, index_select_impl(gg, d, idx));
+    record(out, "index_add", {&g_in}, [d, idx, r = shape.size()](const Tensor& gg, const VjpCtx& ctx) {
+      ctx.set(0, index_select_impl(gg, d + batch_dims(gg, r), idx));
     });
+  jvp_rule(out, {&g_in}, "index_add", [&] {
+    const Tensor& t = tangent_of(g_in);
+    return index_add_zeros(t, d + 1, idx, tangent_shape(t.shape()[0], shape));
+  });
   return out;
 }
 
@@ -145,8 +180,14 @@ Tensor gather_impl(const Tensor& x, int d, const std::vector<int64_t>& idx, cons
   });
   if (should_record({&x}))
     record(y, "gather", {&x}, [d, idx, is, shape = s](const Tensor& g, const VjpCtx& ctx) {
-      ctx.set(0, scatter_add_zeros(g, d, idx, is, shape));
+      const int nb = batch_dims(g, is.size());
+      if (nb == 0) ctx.set(0, scatter_add_zeros(g, d, idx, is, shape));
+      else ctx.set(0, per_batch(g, nb, [&](const Tensor& gi) { return scatter_add_zeros(gi, d, idx, is, shape); }));
     });
+  // linear: gather each direction of the tangent
+  jvp_rule(y, {&x}, "gather", [&] {
+    return per_batch(tangent_of(x), 1, [&](const Tensor& t) { return gather_impl(t, d, idx, is); });
+  });
   return y;
 }
 
@@ -171,9 +212,14 @@ Tensor scatter_add_zeros(const Tensor& g_in, int d, const std::vector<int64_t>& 
     }
   });
   if (should_record({&g_in}))
-    record(out, "scatter_add", {&g_in}, [d, idx, is](const Tensor& gg, const VjpCtx& ctx) {
-      ctx.set(0, gather_impl(gg, d, idx, is));
+    record(out, "scatter_add", {&g_in}, [d, idx, is, r = shape.size()](const Tensor& gg, const VjpCtx& ctx) {
+      const int nb = batch_dims(gg, r);
+      if (nb == 0) ctx.set(0, gather_impl(gg, d, idx, is));
+      else ctx.set(0, per_batch(gg, nb, [&](const Tensor& gi) { return gather_impl(gi, d, idx, is); }));
     });
+  jvp_rule(out, {&g_in}, "scatter_add", [&] {
+    return per_batch(tangent_of(g_in), 1, [&](const Tensor& t) { return scatter_add_zeros(t, d, idx, is, shape); });
+  });
   return out;
 }
 
@@ -187,7 +233,9 @@ Tensor Tensor::view(const Shape& req) const {
   NABLA_CHECK_KIND(is_contiguous(), ErrorKind::shape, "view: a tensor of shape ", shape(), " with strides ",
                    strides(), " is not contiguous; use reshape()");
   Tensor y = make_view(*this, s, contiguous_strides(s), storage_offset());
-  return view_op(*this, y, "view", [from = shape()](const Tensor& g) { return nabla::reshape(g, from); });
+  return view_op(
+      *this, y, "view", [from = shape()](const Tensor& g, int nb) { return nabla::reshape(g, batched_shape(g, nb, from)); },
+      [&](const Tensor& t) { return nabla::reshape(t, tangent_shape(t.shape()[0], s)); }, true);
 }
 
 Tensor Tensor::reshape(const Shape& req) const {
@@ -227,7 +275,21 @@ Tensor Tensor::permute(const Dims& order) const {
     st.push_back(strides()[d]);
   }
   Tensor y = make_view(*this, s, st, storage_offset());
-  return view_op(*this, y, "permute", [inv](const Tensor& g) { return g.permute(inv); });
+  return view_op(
+      *this, y, "permute",
+      [inv](const Tensor& g, int nb) {
+        if (nb == 0) return g.permute(inv);
+        Dims o;
+        for (int i = 0; i < nb; ++i) o.push_back(i);
+        for (int64_t e : inv) o.push_back(e + nb);
+        return g.permute(o);
+      },
+      [&](const Tensor& t) {
+        Dims o;
+        o.push_back(0);
+        for (int64_t e : order) o.push_back((e < 0 ? e + r : e) + 1);
+        return t.permute(o);
+      });
 }
 
 Tensor Tensor::transpose(int64_t d0, int64_t d1) const {
@@ -268,7 +330,9 @@ Tensor Tensor::expand(const Shape& req) const {
   }
   if (s == shape()) return *this;
   Tensor y = make_view(*this, s, st, storage_offset());
-  return view_op(*this, y, "expand", [from = shape()](const Tensor& g) { return sum_to(g, from); });
+  return view_op(
+      *this, y, "expand", [from = shape()](const Tensor& g, int nb) { return sum_to_batched(g, from, nb); },
+      [&](const Tensor& t) { return nabla::expand(lift_tangent(t, r), tangent_shape(t.shape()[0], s)); });
 }
 
 Tensor Tensor::slice(int64_t dim_, int64_t start, int64_t end, int64_t step) const {
@@ -287,8 +351,12 @@ Tensor Tensor::slice(int64_t dim_, int64_t start, int64_t end, int64_t step) con
   int64_t off = storage_offset() + start * st[d];
   st[d] *= step;
   Tensor y = make_view(*this, s, st, off);
-  return view_op(*this, y, "slice",
-                 [from = shape(), d, start, step](const Tensor& g) { return slice_backward(g, from, d, start, step); });
+  return view_op(
+      *this, y, "slice",
+      [from = shape(), d, start, step](const Tensor& g, int nb) {
+        return slice_backward(g, batched_shape(g, nb, from), d + nb, start, step);
+      },
+      [&](const Tensor& t) { return t.slice(d + 1, start, end, step); });
 }
 
 Tensor Tensor::narrow(int64_t d, int64_t start, int64_t length) const {
@@ -326,7 +394,9 @@ Tensor Tensor::squeeze(int64_t d) const {
   s.erase(dd);
   st.erase(dd);
   Tensor y = make_view(*this, s, st, storage_offset());
-  return view_op(*this, y, "squeeze", [from = shape()](const Tensor& g) { return nabla::reshape(g, from); });
+  return view_op(
+      *this, y, "squeeze", [from = shape()](const Tensor& g, int nb) { return nabla::reshape(g, batched_shape(g, nb, from)); },
+      [&](const Tensor& t) { return nabla::reshape(t, tangent_shape(t.shape()[0], s)); }, true);
 }
 Tensor Tensor::unsqueeze(int64_t d) const {
   check_defined(*this, "unsqueeze");
@@ -337,7 +407,9 @@ Tensor Tensor::unsqueeze(int64_t d) const {
   s.insert(dd, 1);
   st.insert(dd, inner);
   Tensor y = make_view(*this, s, st, storage_offset());
-  return view_op(*this, y, "unsqueeze", [from = shape()](const Tensor& g) { return nabla::reshape(g, from); });
+  return view_op(
+      *this, y, "unsqueeze", [from = shape()](const Tensor& g, int nb) { return nabla::reshape(g, batched_shape(g, nb, from)); },
+      [&](const Tensor& t) { return nabla::reshape(t, tangent_shape(t.shape()[0], s)); }, true);
 }
 
 // ---- copies -----------------------------------------------------------------------
@@ -349,7 +421,8 @@ Tensor Tensor::clone() const {
   dispatch(s.dtype, [&]<class T>() {
     kernels::copy_strided<T>(s.shape, y.impl()->data<T>(), y.impl()->strides, s.data<T>(), s.strides);
   });
-  return view_op(*this, y, "clone", [](const Tensor& g) { return g; });
+  return view_op(
+      *this, y, "clone", [](const Tensor& g, int) { return g; }, [](const Tensor& t) { return t; }, true);
 }
 
 Tensor Tensor::contiguous() const {
@@ -371,7 +444,9 @@ Tensor Tensor::to(DType t) const {
       for (int64_t i = 0; i < n; ++i) q[i] = static_cast<D>(p[i]);
     });
   });
-  return view_op(*this, y, "to", [from = dtype()](const Tensor& g) { return g.to(from); });
+  return view_op(
+      *this, y, "to", [from = dtype()](const Tensor& g, int) { return g.to(from); },
+      [t](const Tensor& tt) { return tt.to(t); }, true);
 }
 
 // ---- free-function forms -------------------------------------------------------------
@@ -422,7 +497,7 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
   bool rec = false;
   for (const Tensor& x : xs) rec = rec || should_record({&x});
   if (rec) {
-    auto node_fn = [d, sizes](const Tensor& g, const VjpCtx& ctx) {
+    auto node_fn = [d = d - s.size(), sizes](const Tensor& g, const VjpCtx& ctx) {
       int64_t o = 0;
       for (size_t i = 0; i < sizes.size(); ++i) {
         if (ctx.need(static_cast<int>(i))) ctx.set(static_cast<int>(i), g.slice(d, o, o + sizes[i]));
@@ -436,6 +511,21 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
     node->out_dtype = y.dtype();
     y.impl()->requires_grad = true;
     y.impl()->grad_fn = std::move(node);
+  }
+  // linear: the tangents concatenated (zeros for inputs without one)
+  bool any_tangent = false;
+  int64_t k = 0;
+  for (const Tensor& x : xs)
+    if (has_tangent(x)) {
+      any_tangent = true;
+      k = tangent_of(x).shape()[0];
+    }
+  if (any_tangent && tangent_wanted({}, false, "concat")) {
+    SuspendForward off;
+    std::vector<Tensor> ts;
+    for (const Tensor& x : xs)
+      ts.push_back(has_tangent(x) ? tangent_of(x) : zeros(tangent_shape(k, x.shape()), x.dtype()));
+    set_tangent(y, concat(ts, d + 1));
   }
   return y;
 }

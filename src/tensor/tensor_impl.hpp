@@ -17,13 +17,12 @@ struct Storage {
   size_t nbytes = 0;
   std::function<void(void*)> deleter;  // null: the bytes are not ours to free
   uint64_t version = 0;
+  size_t pooled = 0;  // > 0: the block came from the block cache with this capacity
 
   Storage() = default;
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
-  ~Storage() {
-    if (deleter) deleter(data);
-  }
+  ~Storage();
 };
 
 // Allocates 64-byte aligned, uninitialized storage for `nbytes`.
@@ -38,6 +37,12 @@ struct TensorImpl {
   bool requires_grad = false;
   std::shared_ptr<Node> grad_fn;  // null for leaves and for tensors outside any graph
   Tensor grad;
+  // Forward mode: the tangents of k directions at once, shape [k, ...shape]
+  // (undefined outside forward mode; see src/autodiff/forward.hpp).
+  Tensor tangent;
+  // Batched reverse mode: set on an upstream gradient of shape [m, m] that is
+  // diagonal (row i is non-zero only at column i), so VJPs may skip the zeros.
+  bool diag_batch = false;
 
   char* bytes() const {
     return static_cast<char*>(storage->data) + offset * static_cast<int64_t>(itemsize(dtype));

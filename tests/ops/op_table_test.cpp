@@ -810,6 +810,63 @@ TEST_P(OpTable, GradcheckOfTheGradient) {
   EXPECT_TRUE(r.ok) << r;
 }
 
+// Forward mode: J·v by one JVP pass against central differences in float64.
+TEST_P(OpTable, JvpMatchesFiniteDifferences) {
+  const OpCase& c = GetParam();
+  std::vector<Tensor> xs = make_inputs(c);
+  Generator gen(11);
+  std::vector<Tensor> vs;
+  for (const Tensor& x : xs) vs.push_back(randn(x.shape(), gen, kFloat64));
+  JvpResult r = jvp(c.fn, xs, vs);
+  expect_matches(r.output, ref_of(c.fn(xs)), 0);
+  const double eps = c.gc.eps;
+  std::vector<Tensor> plus, minus;
+  for (size_t i = 0; i < xs.size(); ++i) {
+    plus.push_back(xs[i] + vs[i] * eps);
+    minus.push_back(xs[i] - vs[i] * eps);
+  }
+  Tensor fd = (c.fn(plus) - c.fn(minus)) / (2 * eps);
+  ASSERT_EQ(r.tangent.shape(), fd.shape());
+  std::vector<double> a = r.tangent.to_vector<double>(), n = fd.to_vector<double>();
+  for (size_t i = 0; i < a.size(); ++i)
+    EXPECT_NEAR(a[i], n[i], c.gc.atol + c.gc.rtol * std::fabs(n[i])) << "element " << i;
+}
+
+// ⟨u, J v⟩ computed by forward mode equals ⟨Jᵀu, v⟩ computed by reverse mode.
+TEST_P(OpTable, JvpAgreesWithVjp) {
+  const OpCase& c = GetParam();
+  std::vector<Tensor> xs = make_inputs(c);
+  Generator gen(12);
+  std::vector<Tensor> vs;
+  for (const Tensor& x : xs) vs.push_back(randn(x.shape(), gen, kFloat64));
+  JvpResult f = jvp(c.fn, xs, vs);
+  Tensor u = randn(f.output.shape(), gen, kFloat64);
+  VjpResult b = vjp(c.fn, xs);
+  std::vector<Tensor> jtu = b.pullback(u);
+  double lhs = sum(u * f.tangent).item(), rhs = 0;
+  for (size_t i = 0; i < xs.size(); ++i) rhs += sum(jtu[i] * vs[i]).item();
+  // exact up to rounding; a case that rounds through float32 (its gc.atol says so) gets float32's
+  const double tol = c.gc.atol > 1e-5 ? 1e-6 : 1e-10;
+  EXPECT_NEAR(lhs, rhs, tol * std::max(1.0, std::fabs(lhs)));
+}
+
+// The whole Jacobian: one batched forward pass (all columns) and one batched
+// backward pass (all rows) agree, which checks every VJP with a batch axis.
+TEST_P(OpTable, JacobianForwardEqualsReverse) {
+  const OpCase& c = GetParam();
+  std::vector<Tensor> xs = make_inputs(c);
+  JacobianOptions fw, rv;
+  fw.mode = JacobianMode::forward;
+  rv.mode = JacobianMode::reverse;
+  std::vector<Tensor> jf = jacobian(c.fn, xs, fw), jr = jacobian(c.fn, xs, rv);
+  ASSERT_EQ(jf.size(), jr.size());
+  for (size_t i = 0; i < jf.size(); ++i) {
+    ASSERT_EQ(jf[i].shape(), jr[i].shape());
+    std::vector<double> a = jf[i].to_vector<double>(), b = jr[i].to_vector<double>();
+    for (size_t e = 0; e < a.size(); ++e) EXPECT_NEAR(a[e], b[e], 1e-12 * std::max(1.0, std::fabs(b[e]))) << i << "/" << e;
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Ops, OpTable, ::testing::ValuesIn(op_table()),
                          [](const ::testing::TestParamInfo<OpCase>& info) { return info.param.name; });
 

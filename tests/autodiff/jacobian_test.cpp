@@ -1,0 +1,272 @@
+// Forward mode, jvp/vjp, Jacobians in both layouts and modes, Hessians, hvp and
+// the diagonal of element-wise Jacobians, with the values the seed notes give
+// (002: Jacobians, layouts, element-wise and scalar-expansion rules; 003: the
+// identities and product rules; 004: softmax and tanh).
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "nabla/nabla.hpp"
+#include "nabla/nn_functional.hpp"
+
+namespace nabla {
+namespace {
+
+constexpr auto kF = kFloat64;
+
+void expect_close(const Tensor& a, const Tensor& b, double tol = 1e-12) {
+  ASSERT_EQ(a.shape(), b.shape()) << a.shape() << " vs " << b.shape();
+  std::vector<double> x = a.to_vector<double>(), y = b.to_vector<double>();
+  for (size_t i = 0; i < x.size(); ++i) EXPECT_NEAR(x[i], y[i], tol * std::max(1.0, std::fabs(y[i]))) << "element " << i;
+}
+
+JacobianOptions opts(JacobianMode m, JacobianLayout l = JacobianLayout::numerator) {
+  JacobianOptions o;
+  o.mode = m;
+  o.layout = l;
+  return o;
+}
+
+const JacobianMode kModes[] = {JacobianMode::automatic, JacobianMode::forward, JacobianMode::reverse};
+
+// ---- seed 002 ------------------------------------------------------------------------
+
+TEST(JacNotes, TwoFunctionsOfTwoVariables) {
+  // f(x, y) = [3x²y, 2x + y⁸]: J = [[6yx, 3x²], [2, 8y⁷]]
+  auto f = [](const Tensor& v) {
+    Tensor x = v.select(0, 0), y = v.select(0, 1);
+    return stack({3.0 * x * x * y, 2.0 * x + pow(y, 8.0)});
+  };
+  Tensor v = tensor({1.5, 0.8}, kF);
+  double x = 1.5, y = 0.8;
+  Tensor want = tensor({{6 * y * x, 3 * x * x}, {2, 8 * std::pow(y, 7)}}, kF);
+  for (JacobianMode m : kModes) expect_close(jacobian(f, v, opts(m)), want);
+  expect_close(jacobian(f, v, opts(JacobianMode::reverse, JacobianLayout::denominator)), want.t().contiguous());
+}
+
+TEST(JacNotes, IdentityIsI) {
+  Generator gen(1);
+  Tensor x = randn({5}, gen, kF);
+  for (JacobianMode m : kModes) expect_close(jacobian([](const Tensor& t) { return t; }, x, opts(m)), eye(5, kF));
+}
+
+TEST(JacNotes, ElementwiseBinaryOpsAreDiagonal) {
+  Generator gen(2);
+  Tensor w = randn({4}, gen, kF), x = uniform({4}, 0.5, 2, gen, kF);
+  // ∂(w ⊙ x)/∂w = diag(x), ∂(w ⊙ x)/∂x = diag(w); ∂(w/x)/∂w = diag(1/x); ∂(w+x)/∂x = I
+  auto mul2 = [](const std::vector<Tensor>& v) { return v[0] * v[1]; };
+  auto div2 = [](const std::vector<Tensor>& v) { return v[0] / v[1]; };
+  auto add2 = [](const std::vector<Tensor>& v) { return v[0] + v[1]; };
+  auto sub2 = [](const std::vector<Tensor>& v) { return v[0] - v[1]; };
+  for (JacobianMode m : kModes) {
+    auto jm = jacobian(mul2, {w, x}, opts(m));
+    expect_close(jm[0], diag(x));
+    expect_close(jm[1], diag(w));
+    auto jd = jacobian(div2, {w, x}, opts(m));
+    expect_close(jd[0], diag(1.0 / x));
+    expect_close(jd[1], diag(-w / (x * x)));
+    expect_close(jacobian(add2, {w, x}, opts(m))[1], eye(4, kF));
+    expect_close(jacobian(sub2, {w, x}, opts(m))[1], -eye(4, kF));
+  }
+}
+
+TEST(JacNotes, ScalarExpansion) {
+  Generator gen(3);
+  Tensor x = randn({4}, gen, kF), z = tensor({1.7}, kF).reshape({});
+  auto add2 = [](const std::vector<Tensor>& v) { return v[0] + v[1]; };
+  auto mul2 = [](const std::vector<Tensor>& v) { return v[0] * v[1]; };
+  for (JacobianMode m : kModes) {
+    auto ja = jacobian(add2, {x, z}, opts(m));
+    expect_close(ja[0], eye(4, kF));          // ∂(x + z)/∂x = I
+    expect_close(ja[1], ones({4, 1}, kF));    // ∂(x + z)/∂z = 1⃗
+    auto jm = jacobian(mul2, {x, z}, opts(m));
+    expect_close(jm[0], eye(4, kF) * 1.7);    // ∂(xz)/∂x = Iz
+    expect_close(jm[1], x.reshape({4, 1}));   // ∂(xz)/∂z = x
+  }
+}
+
+TEST(JacNotes, SumIsOnesTransposed) {
+  Generator gen(4);
+  Tensor x = randn({6}, gen, kF);
+  for (JacobianMode m : kModes) expect_close(jacobian([](const Tensor& t) { return sum(t); }, x, opts(m)), ones({1, 6}, kF));
+  expect_close(jacobian([](const Tensor& t) { return sum(t); }, x, opts(JacobianMode::reverse, JacobianLayout::denominator)),
+               ones({6, 1}, kF));
+}
+
+TEST(JacNotes, VectorChainRule) {
+  // y = [ln(x²), sin(3x)] for scalar x: ∂y/∂x = [2/x, 3cos(3x)]
+  Tensor x = full({1}, 0.7, kF);
+  auto f = [](const Tensor& t) { return concat({log(t * t), sin(3.0 * t)}); };
+  Tensor want = tensor(std::vector<double>{2 / 0.7, 3 * std::cos(2.1)}, {2, 1}, kF);
+  for (JacobianMode m : kModes) expect_close(jacobian(f, x, opts(m)), want);
+}
+
+TEST(JacNotes, LinearMapLayouts) {
+  // ∂(Ax)/∂x = A (numerator), Aᵀ (denominator); ∂(xᵀA)/∂x = Aᵀ (numerator)
+  Generator gen(5);
+  Tensor a = randn({3, 5}, gen, kF), x = randn({5}, gen, kF), u = randn({3}, gen, kF);
+  auto ax = [a](const Tensor& t) { return matmul(a, t); };
+  auto xa = [a](const Tensor& t) { return matmul(t, a); };
+  for (JacobianMode m : kModes) {
+    expect_close(jacobian(ax, x, opts(m)), a);
+    expect_close(jacobian(ax, x, opts(m, JacobianLayout::denominator)), a.t().contiguous());
+    expect_close(jacobian(xa, u, opts(m)), a.t().contiguous());
+    expect_close(jacobian(xa, u, opts(m, JacobianLayout::denominator)), a);
+  }
+}
+
+// ---- seed 003 ------------------------------------------------------------------------
+
+TEST(JacNotes, ProductRulesOnSmoothFunctions) {
+  // ∂(yᵀz)/∂x = zᵀ ∂y/∂x + yᵀ ∂z/∂x; ∂(yᵀAz)/∂x = zᵀAᵀ ∂y/∂x + yᵀA ∂z/∂x
+  Generator gen(6);
+  Tensor b = randn({4, 3}, gen, kF), c = randn({4, 3}, gen, kF), a = randn({4, 4}, gen, kF), x = randn({3}, gen, kF);
+  auto yf = [b](const Tensor& t) { return tanh(matmul(b, t)); };
+  auto zf = [c](const Tensor& t) { return sin(matmul(c, t)) + t.sum(); };
+  Tensor y = yf(x), z = zf(x);
+  Tensor jy = jacobian(yf, x), jz = jacobian(zf, x);
+  for (JacobianMode m : kModes) {
+    Tensor j1 = jacobian([&](const Tensor& t) { return dot(yf(t), zf(t)); }, x, opts(m));
+    expect_close(j1.reshape({3}), matmul(z, jy) + matmul(y, jz));
+    Tensor j2 = jacobian([&](const Tensor& t) { return dot(yf(t), matmul(a, zf(t))); }, x, opts(m));
+    expect_close(j2.reshape({3}), matmul(matmul(z, a.t()), jy) + matmul(matmul(y, a), jz));
+  }
+}
+
+TEST(JacNotes, LogisticAndTanh) {
+  Generator gen(7);
+  Tensor x = randn({5}, gen, kF);
+  Tensor s = sigmoid(x);
+  expect_close(jacobian_diagonal([](const Tensor& t) { return sigmoid(t); }, x), s * (1.0 - s));  // σ' = σ(1−σ)
+  Tensor ch = cosh(x);
+  expect_close(jacobian_diagonal([](const Tensor& t) { return tanh(t); }, x), 1.0 / (ch * ch));  // tanh' = 1/cosh²
+  for (JacobianMode m : kModes) expect_close(jacobian([](const Tensor& t) { return tanh(t); }, x, opts(m)), diag(1.0 / (ch * ch)));
+}
+
+TEST(JacNotes, SoftmaxJacobian) {
+  // ∂softmax(x)/∂x = diag(s) − s sᵀ   (seed 004)
+  Generator gen(8);
+  Tensor x = randn({5}, gen, kF);
+  Tensor s = softmax(x, 0);
+  for (JacobianMode m : kModes)
+    expect_close(jacobian([](const Tensor& t) { return softmax(t, 0); }, x, opts(m)), diag(s) - outer(s, s));
+}
+
+TEST(HessNotes, QuadraticFormIsAPlusAT) {
+  Generator gen(9);
+  Tensor a = randn({6, 6}, gen, kF), x = randn({6}, gen, kF), v = randn({6}, gen, kF);
+  auto f = [a](const Tensor& t) { return dot(t, matmul(a, t)); };
+  expect_close(hessian(f, x), a + a.t());
+  expect_close(hvp(f, x, v), matmul(a + a.t(), v));
+}
+
+TEST(HessNotes, SumTanhAgainstHandFormula) {
+  // f = Σ tanh(Ax): ∇f = Aᵀ(1 − t²), H = Aᵀ diag(−2t(1 − t²)) A with t = tanh(Ax)
+  Generator gen(10);
+  Tensor a = randn({4, 5}, gen, kF) * 0.5, x = randn({5}, gen, kF);
+  Tensor t = tanh(matmul(a, x));
+  Tensor want = matmul(matmul(a.t(), diag(-2.0 * t * (1.0 - t * t))), a);
+  auto f = [a](const Tensor& u) { return sum(tanh(matmul(a, u))); };
+  expect_close(hessian(f, x), want, 1e-12);
+  // against create_graph double backward, row by row
+  for (int i = 0; i < 5; ++i) {
+    Tensor xr = x.detach().requires_grad_();
+    Tensor g = grad({f(xr)}, {xr}, {}, true, true)[0];
+    Tensor row = grad({g.select(0, i)}, {xr})[0];
+    expect_close(row, hessian(f, x).select(0, i));
+  }
+}
+
+TEST(HessNotes, ThroughFusedOps) {
+  // forward-over-reverse through linear, cross_entropy, softmax, norm and prod
+  Generator gen(11);
+  Tensor w = randn({3, 4}, gen, kF), bias = randn({3}, gen, kF), x = randn({8}, gen, kF);
+  Tensor labels = tensor(std::vector<double>{0, 2}, {2}, kF);
+  auto f = [&](const Tensor& u) {
+    Tensor z = linear(tanh(u.reshape({2, 4})), w, bias);
+    return cross_entropy(z, labels) + norm(u) + prod(u * 0.3 + 1.0) + sum(softmax(u, 0) * u);
+  };
+  Tensor h = hessian(f, x);
+  for (int i = 0; i < 8; ++i) {
+    Tensor xr = x.detach().requires_grad_();
+    Tensor g = grad({f(xr)}, {xr}, {}, true, true)[0];
+    expect_close(grad({g.select(0, i)}, {xr})[0], h.select(0, i), 1e-10);
+  }
+}
+
+TEST(HessNotes, HigherOrderByCreateGraph) {
+  // d³/dx³ x⁵ = 60x² to any order by repeated grad with create_graph
+  Tensor x = tensor({1.3}, kF).reshape({}).requires_grad_();
+  Tensor y = pow(x, 5.0);
+  Tensor g1 = grad({y}, {x}, {}, true, true)[0];
+  Tensor g2 = grad({g1}, {x}, {}, true, true)[0];
+  Tensor g3 = grad({g2}, {x}, {}, true, true)[0];
+  Tensor g4 = grad({g3}, {x}, {}, true, true)[0];
+  EXPECT_NEAR(g3.item(), 60 * 1.3 * 1.3, 1e-10);
+  EXPECT_NEAR(g4.item(), 120 * 1.3, 1e-10);
+}
+
+// ---- forward mode, jvp and vjp -----------------------------------------------------------
+
+TEST(FwdMode, JvpOfAxIsAv) {
+  Generator gen(12);
+  Tensor a = randn({3, 4}, gen, kF), x = randn({4}, gen, kF), v = randn({4}, gen, kF);
+  JvpResult r = jvp([a](const Tensor& t) { return tanh(matmul(a, t)); }, x, v);
+  Tensor y = tanh(matmul(a, x));
+  expect_close(r.output, y);
+  expect_close(r.tangent, (1.0 - y * y) * matmul(a, v));
+  EXPECT_FALSE(r.output.requires_grad());
+}
+
+TEST(FwdMode, VjpPullbackCallableManyTimes) {
+  Generator gen(13);
+  Tensor a = randn({3, 4}, gen, kF), x = randn({4}, gen, kF);
+  VjpResult r = vjp([a](const Tensor& t) { return matmul(a, t); }, x);
+  for (int i = 0; i < 3; ++i) {
+    Tensor u = randn({3}, gen, kF);
+    expect_close(r.pullback(u)[0], matmul(u, a));
+  }
+}
+
+TEST(FwdMode, BatchedShapeOps) {
+  // shape ops and reductions carry k directions: the forward Jacobian of a
+  // function made of them matches the reverse one
+  Generator gen(14);
+  Tensor x = randn({2, 3, 4}, gen, kF);
+  auto f = [](const Tensor& t) {
+    Tensor p = t.permute({2, 0, 1}).reshape({4, 6});
+    Tensor q = concat({p.slice(1, 1, 5), p.transpose(0, 1).slice(0, 0, 4)}, 1);
+    return stack({sum(q, {0}), max(q, 0), mean(q, {0}), logsumexp(q, 0)}).unsqueeze(0).expand({2, 4, 8});
+  };
+  expect_close(jacobian(f, x, opts(JacobianMode::forward)), jacobian(f, x, opts(JacobianMode::reverse)));
+}
+
+TEST(FwdMode, ForwardAndReverseAgreeOnAnMlp) {
+  Generator gen(15);
+  Tensor w1 = randn({7, 5}, gen, kF), w2 = randn({3, 7}, gen, kF), x = randn({4, 5}, gen, kF);
+  auto f = [&](const Tensor& t) { return log_softmax(matmul(relu(linear(t, w1)), w2.t()), 1); };
+  Tensor jf = jacobian(f, x, opts(JacobianMode::forward)), jr = jacobian(f, x, opts(JacobianMode::reverse));
+  EXPECT_EQ(jf.shape(), (Shape{12, 20}));
+  expect_close(jf, jr);
+}
+
+// ---- the diagonal of element-wise Jacobians --------------------------------------------------
+
+TEST(JacDiagonal, ElementwiseChainIsDetected) {
+  Generator gen(16);
+  Tensor x = uniform({50}, 0.5, 2, gen, kF);
+  auto f = [](const Tensor& t) { return exp(sin(t) * 2.0) / t + sqrt(t); };
+  Tensor d = jacobian_diagonal(f, x);
+  Tensor full = jacobian(f, x, opts(JacobianMode::reverse));
+  expect_close(diag(full), d);
+  expect_close(jacobian(f, x), full);  // automatic mode takes the diagonal path
+}
+
+TEST(JacDiagonal, NonElementwiseIsRefused) {
+  Tensor x = tensor({1.0, 2.0}, kF);
+  EXPECT_THROW(jacobian_diagonal([](const Tensor& t) { return t * sum(t); }, x), Error);
+  EXPECT_THROW(jacobian_diagonal([](const Tensor& t) { return softmax(t, 0); }, x), Error);
+}
+
+}  // namespace
+}  // namespace nabla
