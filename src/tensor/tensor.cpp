@@ -3,6 +3,8 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
+#include <unordered_map>
 #include <ostream>
 
 #include "nabla/generator.hpp"
@@ -43,12 +45,76 @@ int normalize_dim(int64_t dim, int rank, const char* op) {
   return static_cast<int>(dim < 0 ? dim + r : dim);
 }
 
+// Note [Block cache]: a training step or a small forward/backward allocates
+// the same buffer sizes over and over; going to malloc for each (and, for
+// large ones, to the kernel for fresh zeroed pages) costs more than the
+// arithmetic on small tensors. Freed blocks are therefore kept in per-size
+// free lists (sizes rounded to 64 bytes, or to 4 KiB above 4 KiB) and handed
+// out again, up to kCacheBytes in all. Sanitizer builds bypass the cache so
+// that use-after-free stays detectable.
+namespace {
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kUseCache = false;
+#else
+constexpr bool kUseCache = true;
+#endif
+constexpr size_t kCacheBytes = size_t{512} << 20;
+constexpr size_t kMaxBlock = size_t{64} << 20;
+
+struct BlockCache {
+  std::mutex mu;
+  std::unordered_map<size_t, std::vector<void*>> free;
+  size_t cached = 0;
+};
+BlockCache& block_cache() {
+  static BlockCache* c = new BlockCache;  // never destroyed: blocks may be returned during exit
+  return *c;
+}
+size_t round_block(size_t n) {
+  n = std::max<size_t>(n, 1);
+  return n <= 4096 ? (n + 63) / 64 * 64 : (n + 4095) / 4096 * 4096;
+}
+}  // namespace
+
+Storage::~Storage() {
+  if (pooled) {
+    BlockCache& c = block_cache();
+    {
+      std::lock_guard<std::mutex> lock(c.mu);
+      if (c.cached + pooled <= kCacheBytes) {
+        c.free[pooled].push_back(data);
+        c.cached += pooled;
+        return;
+      }
+    }
+    std::free(data);
+    return;
+  }
+  if (deleter) deleter(data);
+}
+
 std::shared_ptr<Storage> allocate_storage(size_t nbytes) {
   auto s = std::make_shared<Storage>();
-  size_t rounded = (std::max<size_t>(nbytes, 1) + 63) / 64 * 64;
+  size_t rounded = round_block(nbytes);
+  s->nbytes = nbytes;
+  if (kUseCache && rounded <= kMaxBlock) {
+    BlockCache& c = block_cache();
+    {
+      std::lock_guard<std::mutex> lock(c.mu);
+      auto it = c.free.find(rounded);
+      if (it != c.free.end() && !it->second.empty()) {
+        s->data = it->second.back();
+        it->second.pop_back();
+        c.cached -= rounded;
+      }
+    }
+    if (!s->data) s->data = std::aligned_alloc(64, rounded);
+    NABLA_CHECK(s->data != nullptr, "out of memory allocating ", nbytes, " bytes");
+    s->pooled = rounded;
+    return s;
+  }
   s->data = std::aligned_alloc(64, rounded);
   NABLA_CHECK(s->data != nullptr, "out of memory allocating ", nbytes, " bytes");
-  s->nbytes = nbytes;
   s->deleter = [](void* p) { std::free(p); };
   return s;
 }
