@@ -36,7 +36,13 @@ bool exclusively_owned(const Tensor& t) {
 // place: in-place writes do not propagate tangents.
 void accumulate(Tensor& slot, Tensor g, bool create_graph) {
   if (!slot.defined()) {
-    slot = (create_graph || exclusively_owned(g) || has_tangent(g)) ? std::move(g) : g.detach().clone();
+    // (a diagonal batched seed is only read, never updated in place while shared)
+    if (create_graph || exclusively_owned(g) || has_tangent(g) || g.impl()->diag_batch) {
+      slot = std::move(g);
+    } else {
+      slot = g.detach().clone();
+      slot.impl()->diag_batch = g.impl()->diag_batch;
+    }
     return;
   }
   if (create_graph) {

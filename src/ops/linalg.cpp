@@ -105,7 +105,11 @@ Tensor matmul_jvp(const Tensor& a, const Tensor& b, int r) {
     else if (ra == 1 && rb == 2) add(matmul(ta, b));                          // [k, n]·[n, p]
     else if (ra == 1) add(squeeze(matmul(lift_tangent(unsqueeze(ta, -2), rb), b), -2));
     else if (rb == 1) add(matmul(ta, b));                                     // [k, ..., m, n]·[n]
-    else add(matmul(lift_tangent(ta, std::max(ra, rb)), b));
+    else if (rb == 2) {  // all directions and rows in one GEMM: [k·…·m, n]·B
+      Shape out = ta.shape();
+      out[out.size() - 1] = b.shape()[1];
+      add(reshape(matmul(reshape(ta, {-1, a.shape()[ra - 1]}), b), out));
+    } else add(matmul(lift_tangent(ta, std::max(ra, rb)), b));
   }
   if (has_tangent(b)) {
     const Tensor& tb = tangent_of(b);
@@ -113,7 +117,11 @@ Tensor matmul_jvp(const Tensor& a, const Tensor& b, int r) {
     else if (rb == 1 && ra == 2) add(matmul(tb, mT(a)));                      // [k, n]·Aᵀ
     else if (rb == 1) add(squeeze(matmul(a, lift_tangent(unsqueeze(tb, -1), ra)), -1));
     else if (ra == 1) add(matmul(a, tb));                                     // [n]·[k, ..., n, p]
-    else add(matmul(a, lift_tangent(tb, std::max(ra, rb))));
+    else if (ra == 2 && rb == 2) {  // one GEMM: A·[n, k·p], directions moved out of the way
+      const int64_t k = tb.shape()[0], n = b.shape()[0], p = b.shape()[1];
+      Tensor wide = tb.permute({1, 0, 2}).reshape({n, k * p});
+      add(matmul(a, wide).reshape({a.shape()[0], k, p}).permute({1, 0, 2}));
+    } else add(matmul(a, lift_tangent(tb, std::max(ra, rb))));
   }
   (void)r;
   return t;
