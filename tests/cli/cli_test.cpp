@@ -1,6 +1,8 @@
 // The `nabla` command end to end: exit codes, one-line errors, files left intact.
 // The binary's path comes from NABLA_CLI (set by CMake); without it the tests skip.
 #include <gtest/gtest.h>
+
+#include "cli_path.hpp"
 #include <sys/wait.h>
 
 #include <array>
@@ -21,7 +23,7 @@ struct Result {
 };
 
 Result run(const std::string& args) {
-  const char* cli = std::getenv("NABLA_CLI");
+  const char* cli = nabla_cli_path();
   fs::path errf = fs::temp_directory_path() / ("nabla_cli_err_" + std::to_string(::getpid()));
   std::string cmd = std::string(cli) + " " + args + " 2>" + errf.string() + " </dev/null";
   FILE* p = popen(cmd.c_str(), "r");
@@ -63,7 +65,7 @@ class Cli : public ::testing::Test {
  protected:
   fs::path dir;
   void SetUp() override {
-    if (!std::getenv("NABLA_CLI")) GTEST_SKIP() << "NABLA_CLI is not set";
+    if (!nabla_cli_path()) GTEST_SKIP() << "NABLA_CLI is not set";
     dir = fs::temp_directory_path() /
           ("nabla_cli_" + std::to_string(::getpid()) + "_" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::create_directories(dir);

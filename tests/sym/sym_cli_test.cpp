@@ -3,6 +3,8 @@
 // tests are skipped.
 #include <gtest/gtest.h>
 
+#include "cli_path.hpp"
+
 #include <sys/wait.h>
 
 #include <array>
@@ -19,7 +21,7 @@ struct CliRun {
 };
 
 CliRun nabla(const std::string& args) {
-  const char* cli = std::getenv("NABLA_CLI");
+  const char* cli = nabla_cli_path();
   CliRun r{-1, ""};
   std::string cmd = std::string(cli) + " " + args + " 2>&1";
   FILE* p = popen(cmd.c_str(), "r");
@@ -35,7 +37,7 @@ CliRun nabla(const std::string& args) {
 class SymCli : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!std::getenv("NABLA_CLI")) GTEST_SKIP() << "NABLA_CLI is not set (path to the nabla command)cli";
+    if (!nabla_cli_path()) GTEST_SKIP() << "NABLA_CLI is not set (path to the nabla command)";
   }
 };
 
