@@ -65,8 +65,9 @@ void draw_bar(const train::Progress& p) {
 
 void print_epoch(const train::EpochMetrics& m, int64_t epochs, bool tty) {
   if (tty) std::fputs("\r\033[2K", stdout);
-  std::printf("epoch %lld/%lld  train loss %.4f  val acc %.2f%%", static_cast<long long>(m.epoch),
-              static_cast<long long>(epochs), m.train_loss, 100 * m.validation_accuracy);
+  std::printf("epoch %lld/%lld  train loss %.4f", static_cast<long long>(m.epoch), static_cast<long long>(epochs),
+              m.train_loss);
+  if (!std::isnan(m.validation_accuracy)) std::printf("  val acc %.2f%%", 100 * m.validation_accuracy);
   if (!std::isnan(m.test_accuracy)) std::printf("  test acc %.2f%%", 100 * m.test_accuracy);
   std::printf("  %.2fs  %.1fk samples/s\n", m.seconds, m.samples_per_second / 1000);
   std::fflush(stdout);
