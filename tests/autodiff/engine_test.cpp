@@ -130,6 +130,26 @@ TEST(Engine, AccumulationNeverWritesThroughSharedOrBroadcastGrads) {
   EXPECT_EQ(vals(buf), std::vector<double>(6, 0.0));
 }
 
+TEST(Engine, GradientsOnlyWhereRequested) {
+  Tensor a = f64({1, 2}, true), c = f64({5, 6}, true);
+  Tensor b = f64({3, 4});  // a constant in the middle
+  Tensor y = concat({a, b, c});
+  EXPECT_EQ(y.grad_fn_name(), "concatBackward");
+  sum(y * arange(6, kFloat64)).backward();
+  EXPECT_EQ(vals(a.grad()), (std::vector<double>{0, 1}));
+  EXPECT_EQ(vals(c.grad()), (std::vector<double>{4, 5}));
+  EXPECT_FALSE(b.grad().defined());
+  // a float32 leaf behind a conversion gets a float32 gradient
+  Tensor f = tensor({1.0, 2.0}, TensorOptions().requires_grad());
+  sum(f.to(kFloat64) * 3.0).backward();
+  EXPECT_EQ(f.grad().dtype(), kFloat32);
+  EXPECT_EQ(vals(f.grad()), (std::vector<double>{3, 3}));
+  // a leaf that requires grad but is not reached keeps an undefined gradient
+  Tensor unused = f64({1}, true);
+  sum(a * 2.0).backward();
+  EXPECT_FALSE(unused.grad().defined());
+}
+
 // ---- graph lifetime -----------------------------------------------------------------
 
 TEST(Engine, SecondBackwardNeedsRetainGraph) {
@@ -373,6 +393,9 @@ TEST(Engine, CreateGraphGivesSecondDerivatives) {
   // d/dz (cos z · z + sin z) = 2cos z − z sin z
   expect_near(vals(hz[0]), {2 * std::cos(0.3) - 0.3 * std::sin(0.3), 2 * std::cos(0.7) - 0.7 * std::sin(0.7)},
               1e-12);
+  // z.grad() now holds a graph that refers back to z (as in PyTorch, a reference
+  // cycle between a leaf and its differentiable gradient): clearing it frees both.
+  z.zero_grad();
 }
 
 TEST(Engine, HessianVectorProductMatchesFiniteDifferences) {
