@@ -2,7 +2,7 @@
 //
 //   build/release/bench/elementwise_bench [Google Benchmark flags]
 //
-// add, mul, relu, tanh, exp on 10⁶ contiguous float32 values (inputs made once,
+// add, mul, relu, tanh, exp, sigmoid, log, softplus on 10⁶ contiguous float32 values (inputs made once,
 // outside the timing; no gradient recorded), each call allocating its result
 // as user code does, against std::memcpy of 10⁶ floats. Bandwidth counts every
 // byte read and written: 12 MB per call for a binary op, 8 MB for a unary op
@@ -25,11 +25,12 @@ namespace {
 constexpr int64_t kN = 1'000'000;
 
 struct Inputs {
-  nabla::Tensor a, b;
+  nabla::Tensor a, b, pos;
   Inputs() {
     nabla::Generator gen(1);
     a = nabla::uniform({kN}, -2.0, 2.0, gen);
     b = nabla::uniform({kN}, -2.0, 2.0, gen);
+    pos = nabla::uniform({kN}, 0.01, 4.0, gen);  // for log
   }
 };
 const Inputs& inputs() {
@@ -53,8 +54,8 @@ void BM_memcpy(benchmark::State& state) {
 }
 
 template <class F>
-void unary(benchmark::State& state, F f) {
-  const nabla::Tensor& a = inputs().a;
+void unary(benchmark::State& state, F f, bool positive = false) {
+  const nabla::Tensor& a = positive ? inputs().pos : inputs().a;
   for (auto _ : state) {
     nabla::Tensor y = f(a);
     benchmark::DoNotOptimize(y.raw_data());
@@ -88,7 +89,7 @@ int main(int argc, char** argv) {
   benchmark::Initialize(&n, args.data());
 
   using nabla::Tensor;
-  const std::vector<std::string> ops = {"add", "mul", "relu", "tanh", "exp"};
+  const std::vector<std::string> ops = {"add", "mul", "relu", "tanh", "exp", "sigmoid", "log", "softplus"};
   benchmark::RegisterBenchmark("memcpy", BM_memcpy);
   benchmark::RegisterBenchmark("add", [](benchmark::State& s) {
     binary(s, [](const Tensor& a, const Tensor& b) { return nabla::add(a, b); });
@@ -104,6 +105,15 @@ int main(int argc, char** argv) {
   });
   benchmark::RegisterBenchmark("exp", [](benchmark::State& s) {
     unary(s, [](const Tensor& a) { return nabla::exp(a); });
+  });
+  benchmark::RegisterBenchmark("sigmoid", [](benchmark::State& s) {
+    unary(s, [](const Tensor& a) { return nabla::sigmoid(a); });
+  });
+  benchmark::RegisterBenchmark("log", [](benchmark::State& s) {
+    unary(s, [](const Tensor& a) { return nabla::log(a); }, true);
+  });
+  benchmark::RegisterBenchmark("softplus", [](benchmark::State& s) {
+    unary(s, [](const Tensor& a) { return nabla::softplus(a); });
   });
   nabla::bench::SummaryReporter rep;
   benchmark::RunSpecifiedBenchmarks(&rep);
@@ -123,6 +133,11 @@ int main(int argc, char** argv) {
                   100.0 * bw / mbw, bw < 0.7 * mbw ? "  below 70%" : "");
     }
   }
+  // One line per op for bench/run_elementwise.sh: RESULT <op> <µs>
+  for (const auto& op : std::vector<std::string>{"memcpy", "add", "mul", "relu", "tanh", "exp", "sigmoid", "log", "softplus"})
+    if (const auto* r = rep.find(op))
+      std::printf("RESULT %s %.1f\n", op.c_str(),
+                  (op == "add" || op == "mul" ? 12.0 : 8.0) * kN * 1e-3 / r->counters.at("GB/s"));
   benchmark::Shutdown();
   return 0;
 }

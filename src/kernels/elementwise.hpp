@@ -77,9 +77,12 @@ void for_each_run(Dims shape, std::array<Dims, N> strides, std::array<T*, N> bas
   }
 }
 
+// map1/2/3 are flattened: f (and the vector math it calls) is inlined into the
+// loop, so the loop vectorizes even where GCC would not inline f on its own.
+
 // out = f(a); `so` are out's strides (contiguous_strides(shape) for a fresh tensor).
 template <class T, class F>
-void map1(const Dims& shape, T* out, const Dims& so, const T* a, const Dims& sa, F f) {
+[[gnu::flatten]] void map1(const Dims& shape, T* out, const Dims& so, const T* a, const Dims& sa, F f) {
   std::array<Dims, 2> st{so, sa};
   for_each_run<T, 2>(shape, st, {out, const_cast<T*>(a)},
                      [&](std::array<T*, 2> p, std::array<int64_t, 2> s, int64_t n) {
@@ -97,7 +100,7 @@ void map1(const Dims& shape, T* out, const Dims& so, const T* a, const Dims& sa,
 // out = f(a, b) over the shape of out; sa, sb are a's and b's strides already
 // broadcast to out's shape (0 on broadcast dims).
 template <class T, class F>
-void map2(const Dims& shape, T* out, const Dims& so, const T* a, const Dims& sa, const T* b, const Dims& sb,
+[[gnu::flatten]] void map2(const Dims& shape, T* out, const Dims& so, const T* a, const Dims& sa, const T* b, const Dims& sb,
           F f) {
   std::array<Dims, 3> st{so, sa, sb};
   for_each_run<T, 3>(shape, st, {out, const_cast<T*>(a), const_cast<T*>(b)},
@@ -126,7 +129,7 @@ void map2(const Dims& shape, T* out, const Dims& so, const T* a, const Dims& sa,
 
 // out = f(a, b, c) with all three broadcast to out's shape.
 template <class T, class F>
-void map3(const Dims& shape, T* out, const T* a, const Dims& sa, const T* b, const Dims& sb,
+[[gnu::flatten]] void map3(const Dims& shape, T* out, const T* a, const Dims& sa, const T* b, const Dims& sb,
           const T* c, const Dims& sc, F f) {
   std::array<Dims, 4> st{contiguous_strides(shape), sa, sb, sc};
   for_each_run<T, 4>(shape, st, {out, const_cast<T*>(a), const_cast<T*>(b), const_cast<T*>(c)},

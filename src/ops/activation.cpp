@@ -7,25 +7,25 @@ namespace nabla {
 namespace {
 
 template <std::floating_point T> inline T gelu_cdf(T x) { return T(0.5) * (T(1) + std::erf(x * T(M_SQRT1_2))); }
-template <std::floating_point T> inline T gelu_pdf(T x) { return T(0.5 * M_2_SQRTPI * M_SQRT1_2) * std::exp(T(-0.5) * x * x); }
+template <std::floating_point T> inline T gelu_pdf(T x) { return T(0.5 * M_2_SQRTPI * M_SQRT1_2) * kernels::vm::exp(T(-0.5) * x * x); }
 Tensor gelu_cdf(const Tensor& x);
 Tensor gelu_pdf(const Tensor& x);
 
 struct GeluOp {
   const char* name = "gelu";
-  template <class T> T f(T x) const { return x * gelu_cdf(x); }
+  template <class T> [[gnu::always_inline]] T f(T x) const { return x * gelu_cdf(x); }
   // ∂(x Φ(x))/∂x = Φ(x) + x φ(x)
   template <class V> V df(const V& x, const V&) const { return gelu_cdf(x) + x * gelu_pdf(x); }
 };
 struct GeluCdfOp {
   const char* name = "normal_cdf";
-  template <class T> T f(T x) const { return gelu_cdf(x); }
+  template <class T> [[gnu::always_inline]] T f(T x) const { return gelu_cdf(x); }
   // ∂Φ(x)/∂x = φ(x)
   template <class V> V df(const V& x, const V&) const { return gelu_pdf(x); }
 };
 struct GeluPdfOp {
   const char* name = "normal_pdf";
-  template <class T> T f(T x) const { return gelu_pdf(x); }
+  template <class T> [[gnu::always_inline]] T f(T x) const { return gelu_pdf(x); }
   // ∂φ(x)/∂x = −x φ(x)
   template <class V> V df(const V& x, const V& y) const { return -(x * y); }
 };

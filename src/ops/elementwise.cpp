@@ -9,94 +9,94 @@ namespace {
 
 struct ExpOp {
   const char* name = "exp";
-  template <class T> T f(T x) const { return std::exp(x); }
+  template <class T> [[gnu::always_inline]] T f(T x) const { return kernels::vm::exp(x); }
   // ∂eˣ/∂x = eˣ = y
   template <class V> V df(const V&, const V& y) const { return y; }
 };
 struct LogOp {
   const char* name = "log";
-  template <class T> T f(T x) const { return std::log(x); }
+  template <class T> [[gnu::always_inline]] T f(T x) const { return kernels::vm::log(x); }
   // ∂ln x/∂x = 1/x
   template <class V> V df(const V& x, const V&) const { return 1.0 / x; }
 };
 struct SqrtOp {
   const char* name = "sqrt";
-  template <class T> T f(T x) const { return std::sqrt(x); }
+  template <class T> [[gnu::always_inline]] T f(T x) const { return std::sqrt(x); }
   // ∂√x/∂x = 1/(2√x) = 0.5/y
   template <class V> V df(const V&, const V& y) const { return 0.5 / y; }
 };
 struct AbsOp {
   const char* name = "abs";
-  template <class T> T f(T x) const { return std::fabs(x); }
+  template <class T> [[gnu::always_inline]] T f(T x) const { return std::fabs(x); }
   // ∂|x|/∂x = sign(x); we take sign(0) = 0 (a subgradient), see Note [Kinks]
   template <class V> V df(const V& x, const V&) const { return sign(x); }
 };
 struct SinOp {
   const char* name = "sin";
-  template <class T> T f(T x) const { return std::sin(x); }
+  template <class T> [[gnu::always_inline]] T f(T x) const { return std::sin(x); }
   // ∂sin x/∂x = cos x
   template <class V> V df(const V& x, const V&) const { return cos(x); }
 };
 struct CosOp {
   const char* name = "cos";
-  template <class T> T f(T x) const { return std::cos(x); }
+  template <class T> [[gnu::always_inline]] T f(T x) const { return std::cos(x); }
   // ∂cos x/∂x = −sin x
   template <class V> V df(const V& x, const V&) const { return -sin(x); }
 };
 struct SinhOp {
   const char* name = "sinh";
-  template <class T> T f(T x) const { return std::sinh(x); }
+  template <class T> [[gnu::always_inline]] T f(T x) const { return std::sinh(x); }
   // ∂sinh x/∂x = cosh x
   template <class V> V df(const V& x, const V&) const { return cosh(x); }
 };
 struct CoshOp {
   const char* name = "cosh";
-  template <class T> T f(T x) const { return std::cosh(x); }
+  template <class T> [[gnu::always_inline]] T f(T x) const { return std::cosh(x); }
   // ∂cosh x/∂x = sinh x
   template <class V> V df(const V& x, const V&) const { return sinh(x); }
 };
 struct TanhOp {
   const char* name = "tanh";
-  template <class T> T f(T x) const { return std::tanh(x); }
+  template <class T> [[gnu::always_inline]] T f(T x) const { return kernels::vm::tanh(x); }
   // ∂tanh x/∂x = 1/cosh²x = 1 − tanh²x = 1 − y²   (seed 004 §6)
   template <class V> V df(const V&, const V& y) const { return 1.0 - y * y; }
 };
 struct SigmoidOp {
   const char* name = "sigmoid";
-  template <class T> T f(T x) const { return nabla::sigmoid(x); }
+  template <class T> [[gnu::always_inline]] T f(T x) const { return nabla::sigmoid(x); }
   // σ'(x) = σ(x)(1 − σ(x)) = y(1 − y)   (seed 003, logistic function)
   template <class V> V df(const V&, const V& y) const { return y * (1.0 - y); }
 };
 struct ReluOp {
   const char* name = "relu";
-  template <class T> T f(T x) const { return x > 0 ? x : T(0); }
+  template <class T> [[gnu::always_inline]] T f(T x) const { return x > 0 ? x : T(0); }
   // ∂max(0, z)/∂z = 0 for z ≤ 0, 1 for z > 0   (seed 002 §5; relu'(0) = 0)
   template <class V> V df(const V& x, const V&) const { return step(x); }
 };
 struct LeakyReluOp {
   const char* name = "leaky_relu";
   double slope;
-  template <class T> T f(T x) const { return x > 0 ? x : static_cast<T>(slope) * x; }
+  template <class T> [[gnu::always_inline]] T f(T x) const { return x > 0 ? x : static_cast<T>(slope) * x; }
   // ∂/∂x = 1 for x > 0, slope for x ≤ 0
   template <class V> V df(const V& x, const V&) const { return slope + (1.0 - slope) * step(x); }
 };
 struct SoftplusOp {
   const char* name = "softplus";
   // log(1 + eˣ) = max(x, 0) + log1p(e^−|x|), exact and overflow-free
-  template <class T> T f(T x) const { return std::max(x, T(0)) + std::log1p(std::exp(-std::fabs(x))); }
+  template <class T> [[gnu::always_inline]] T f(T x) const { return kernels::vm::softplus(x); }
   // ∂softplus(x)/∂x = σ(x)
   template <class V> V df(const V& x, const V&) const { return sigmoid(x); }
 };
 struct SquareOp {
   const char* name = "square";
-  template <class T> T f(T x) const { return x * x; }
+  template <class T> [[gnu::always_inline]] T f(T x) const { return x * x; }
   // ∂x²/∂x = 2x
   template <class V> V df(const V& x, const V&) const { return 2.0 * x; }
 };
 struct PowScalarOp {
   const char* name = "pow";
   double p;
-  template <class T> T f(T x) const {
+  template <class T> [[gnu::always_inline]] T f(T x) const {
     if (p == 2) return x * x;
     if (p == 1) return x;
     return std::pow(x, static_cast<T>(p));
@@ -112,21 +112,21 @@ struct PowScalarOp {
 struct ClampOp {
   const char* name = "clamp";
   double lo, hi;  // ±inf when absent
-  template <class T> T f(T x) const { return std::min(std::max(x, static_cast<T>(lo)), static_cast<T>(hi)); }
+  template <class T> [[gnu::always_inline]] T f(T x) const { return std::min(std::max(x, static_cast<T>(lo)), static_cast<T>(hi)); }
   // ∂clamp(x)/∂x = 1 inside [lo, hi] (boundaries included, as PyTorch), 0 outside
   template <class V> V df(const V& x, const V&) const { return in_range(x, lo, hi); }
 };
 struct MaxScalarOp {
   const char* name = "maximum";
   double c;
-  template <class T> T f(T x) const { return x >= static_cast<T>(c) ? x : static_cast<T>(c); }
+  template <class T> [[gnu::always_inline]] T f(T x) const { return x >= static_cast<T>(c) ? x : static_cast<T>(c); }
   // ∂max(x, c)/∂x = 1 where x ≥ c (ties go to x, the first argument)
   template <class V> V df(const V& x, const V&) const { return ge_mask(x, c); }
 };
 struct MinScalarOp {
   const char* name = "minimum";
   double c;
-  template <class T> T f(T x) const { return x <= static_cast<T>(c) ? x : static_cast<T>(c); }
+  template <class T> [[gnu::always_inline]] T f(T x) const { return x <= static_cast<T>(c) ? x : static_cast<T>(c); }
   // ∂min(x, c)/∂x = 1 where x ≤ c (ties go to x)
   template <class V> V df(const V& x, const V&) const { return le_mask(x, c); }
 };

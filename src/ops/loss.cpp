@@ -57,8 +57,9 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction r) {
       T m = -std::numeric_limits<T>::infinity();
       for (int64_t c = 0; c < C; ++c) m = std::max(m, row[c]);
       T s = 0;
+#pragma omp simd reduction(+ : s)
       for (int64_t c = 0; c < C; ++c) {
-        prow[c] = std::exp(row[c] - m);
+        prow[c] = kernels::vm::exp(row[c] - m);
         s += prow[c];
       }
       T inv = T(1) / s;

@@ -382,14 +382,15 @@ Tensor softmax_kernel(const Tensor& x_in, int d) {
         if (!std::isfinite(m)) m = 0;
         double z = 0;
         if (inner == 1) {
+#pragma omp simd reduction(+ : z)
           for (int64_t i = 0; i < n; ++i) {
-            T e = std::exp(row[i] - m);
+            T e = kernels::vm::exp(row[i] - m);
             if constexpr (!Log) out[i] = e;
             z += e;
           }
         } else {
           for (int64_t i = 0; i < n; ++i) {
-            T e = std::exp(row[i * inner] - m);
+            T e = kernels::vm::exp(row[i * inner] - m);
             if constexpr (!Log) out[i * inner] = e;
             z += e;
           }
