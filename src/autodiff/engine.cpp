@@ -16,7 +16,7 @@
 namespace nabla {
 
 namespace {
-thread_local bool g_grad_enabled = true;
+NABLA_TLS bool g_grad_enabled = true;
 // Distinguishes passes so Node scratch needs no reset. Atomic, and each pass
 // compares against its own copy: passes may run in several threads at once.
 std::atomic<uint64_t> g_epoch{0};
@@ -64,22 +64,34 @@ void accumulate(Tensor& slot, Tensor g, bool create_graph) {
 // destroying the output of a 100000-step chain would recurse 100000 frames
 // deep. Instead each dying node hands the nodes it alone keeps alive to a
 // per-thread list, and only the outermost destructor drains it, one at a time.
+namespace {
+std::vector<std::shared_ptr<Node>>& orphans() {
+  thread_local std::vector<std::shared_ptr<Node>> list;
+  return list;
+}
+NABLA_TLS bool t_draining = false;
+}  // namespace
+
 Node::~Node() {
-  thread_local std::vector<std::shared_ptr<Node>> orphans;
-  thread_local bool draining = false;
+  bool orphaned = false;
   for (auto& in : inputs) {
-    if (in && in.use_count() == 1 && in->grad_fn && in->grad_fn.use_count() == 1)
-      orphans.push_back(std::move(in->grad_fn));
+    if (in && in.use_count() == 1 && in->grad_fn && in->grad_fn.use_count() == 1) {
+      orphans().push_back(std::move(in->grad_fn));
+      orphaned = true;
+    }
     in.reset();
   }
-  if (draining) return;
-  draining = true;
-  while (!orphans.empty()) {
-    std::shared_ptr<Node> n = std::move(orphans.back());
-    orphans.pop_back();
+  // Only the outermost destructor drains; when it orphaned nothing the list is
+  // empty (every earlier outermost call drained it).
+  if (t_draining || !orphaned) return;
+  t_draining = true;
+  auto& list = orphans();
+  while (!list.empty()) {
+    std::shared_ptr<Node> n = std::move(list.back());
+    list.pop_back();
     n.reset();  // may push that node's own orphans
   }
-  draining = false;
+  t_draining = false;
 }
 
 bool is_grad_enabled() noexcept { return g_grad_enabled; }
@@ -98,8 +110,8 @@ struct Pass {
   // For grad(): which tensors to report, keyed by their impl.
   std::unordered_map<const TensorImpl*, size_t> capture;
   std::vector<Tensor> captured;
-  std::vector<Node*> order;  // post-order (inputs before consumers)
-  std::vector<std::shared_ptr<Node>> keep;  // keeps nodes alive during the pass
+  Node::List<Node*> order;  // post-order (inputs before consumers)
+  Node::List<std::shared_ptr<Node>> keep;  // keeps nodes alive during the pass
 
   bool wants_leaf(const TensorImpl* t) const {
     return (accumulate_leaves && t->requires_grad) || capture.count(t);
@@ -111,7 +123,7 @@ struct Pass {
       Node* node;
       size_t next;
     };
-    std::vector<Frame> stack;
+    Node::List<Frame> stack;
     for (const Tensor& r : roots) {
       Node* n = r.impl()->grad_fn.get();
       if (!n || n->epoch == epoch) continue;
@@ -183,12 +195,12 @@ struct Pass {
     }
     // Ready set: needed nodes with no pending consumers, processed in reverse
     // post-order among equals, which keeps the sweep deterministic.
-    std::vector<Node*> ready;
+    Node::List<Node*> ready;
     for (auto it = order.rbegin(); it != order.rend(); ++it)
       if ((*it)->needed && (*it)->pending == 0) ready.push_back(*it);
     std::reverse(ready.begin(), ready.end());
-    std::vector<Tensor> grads;
-    std::vector<char> needs;
+    Node::List<Tensor> grads;
+    Node::List<char> needs;
     while (!ready.empty()) {
       Node* n = ready.back();
       ready.pop_back();

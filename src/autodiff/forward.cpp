@@ -7,7 +7,7 @@
 namespace nabla {
 
 ForwardState& forward_state() noexcept {
-  thread_local ForwardState s;
+  static NABLA_TLS ForwardState s;
   return s;
 }
 

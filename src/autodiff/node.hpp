@@ -11,6 +11,7 @@
 #include <optional>
 #include <vector>
 
+#include "../tensor/small_alloc.hpp"
 #include "../tensor/tensor_impl.hpp"
 #include "nabla/autograd.hpp"
 
@@ -28,13 +29,15 @@ struct VjpCtx {
 
 struct Node {
   const char* name = "";
-  std::vector<std::shared_ptr<TensorImpl>> inputs;  // null where the input needs no grad
+  template <class T>
+  using List = std::vector<T, detail::SmallAllocator<T>>;  // Note [Small blocks]
+  List<std::shared_ptr<TensorImpl>> inputs;  // null where the input needs no grad
   struct SavedVersion {
     Storage* storage;
     uint64_t version;
     int which;  // index into inputs for error messages, or -1 for the output
   };
-  std::vector<SavedVersion> saved;
+  List<SavedVersion> saved;
   Shape out_shape;
   DType out_dtype = kFloat32;
   bool released = false;
@@ -61,6 +64,13 @@ struct LambdaNode final : Node {
   void release() override { fn.reset(); }
 };
 
+// A node holding `vjp`, from the small-block free lists.
+template <class F>
+std::shared_ptr<LambdaNode<std::decay_t<F>>> make_node(F&& vjp) {
+  using N = LambdaNode<std::decay_t<F>>;
+  return std::allocate_shared<N>(detail::SmallAllocator<N>(), std::forward<F>(vjp));
+}
+
 // True when an op with these inputs must record a node.
 inline bool should_record(std::initializer_list<const Tensor*> inputs) {
   if (!is_grad_enabled()) return false;
@@ -74,7 +84,7 @@ inline bool should_record(std::initializer_list<const Tensor*> inputs) {
 template <class F>
 void record(Tensor& out, const char* name, std::initializer_list<const Tensor*> inputs, F&& vjp,
             std::initializer_list<const Tensor*> saved = {}) {
-  auto node = std::make_shared<LambdaNode<std::decay_t<F>>>(std::forward<F>(vjp));
+  auto node = make_node(std::forward<F>(vjp));
   node->name = name;
   node->inputs.reserve(inputs.size());
   for (const Tensor* t : inputs)

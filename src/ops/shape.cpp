@@ -504,7 +504,7 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
         o += sizes[i];
       }
     };
-    auto node = std::make_shared<LambdaNode<decltype(node_fn)>>(std::move(node_fn));
+    auto node = make_node(std::move(node_fn));
     node->name = "concat";
     for (const Tensor& x : xs) node->inputs.push_back(x.requires_grad() ? x.impl_ptr() : nullptr);
     node->out_shape = s;

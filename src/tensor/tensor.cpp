@@ -7,6 +7,7 @@
 #include <unordered_map>
 #include <ostream>
 
+#include "small_alloc.hpp"
 #include "nabla/generator.hpp"
 #include "nabla/tensor.hpp"
 #include "tensor_impl.hpp"
@@ -77,6 +78,10 @@ size_t round_block(size_t n) {
 }  // namespace
 
 Storage::~Storage() {
+  if (small) {
+    detail::small_free(data, small);
+    return;
+  }
   if (pooled) {
     BlockCache& c = block_cache();
     {
@@ -93,10 +98,23 @@ Storage::~Storage() {
   if (deleter) deleter(data);
 }
 
+std::shared_ptr<Storage> new_storage_record() {
+  return std::allocate_shared<Storage>(detail::SmallAllocator<Storage>());
+}
+
+std::shared_ptr<TensorImpl> new_tensor_impl() {
+  return std::allocate_shared<TensorImpl>(detail::SmallAllocator<TensorImpl>());
+}
+
 std::shared_ptr<Storage> allocate_storage(size_t nbytes) {
-  auto s = std::make_shared<Storage>();
+  auto s = new_storage_record();
   size_t rounded = round_block(nbytes);
   s->nbytes = nbytes;
+  if (kUseCache && rounded <= detail::kSmallMax) {  // Note [Small blocks]
+    s->data = detail::small_alloc(rounded);
+    s->small = rounded;
+    return s;
+  }
   if (kUseCache && rounded <= kMaxBlock) {
     BlockCache& c = block_cache();
     {
@@ -123,7 +141,7 @@ bool TensorImpl::contiguous() const { return is_contiguous(shape, strides); }
 
 Tensor make_tensor(const Shape& shape, DType dtype) {
   for (int64_t e : shape) NABLA_CHECK_KIND(e >= 0, ErrorKind::shape, "tensor: negative extent in shape ", shape);
-  auto impl = std::make_shared<TensorImpl>();
+  auto impl = new_tensor_impl();
   impl->storage = allocate_storage(static_cast<size_t>(numel(shape)) * itemsize(dtype));
   impl->shape = shape;
   impl->strides = contiguous_strides(shape);
@@ -132,7 +150,7 @@ Tensor make_tensor(const Shape& shape, DType dtype) {
 }
 
 Tensor make_view(const Tensor& base, const Shape& shape, const Dims& strides, int64_t offset) {
-  auto impl = std::make_shared<TensorImpl>();
+  auto impl = new_tensor_impl();
   impl->storage = base.impl()->storage;
   impl->offset = offset;
   impl->shape = shape;
@@ -334,8 +352,8 @@ Tensor from_blob(void* data, const Shape& shape, const Dims& strides, TensorOpti
   NABLA_CHECK(data != nullptr || nabla::numel(shape) == 0, "from_blob: null data for shape ", shape);
   NABLA_CHECK_KIND(strides.size() == shape.size(), ErrorKind::shape, "from_blob: strides ", strides,
                    " do not match shape ", shape);
-  auto impl = std::make_shared<TensorImpl>();
-  impl->storage = std::make_shared<Storage>();
+  auto impl = new_tensor_impl();
+  impl->storage = new_storage_record();
   impl->storage->data = data;
   int64_t span = nabla::numel(shape) == 0 ? 0 : 1;
   for (int i = 0; i < shape.size() && span > 0; ++i) span += (shape[i] - 1) * strides[i];

@@ -18,6 +18,7 @@ struct Storage {
   std::function<void(void*)> deleter;  // null: the bytes are not ours to free
   uint64_t version = 0;
   size_t pooled = 0;  // > 0: the block came from the block cache with this capacity
+  size_t small = 0;   // > 0: the block came from detail::small_alloc with this size
 
   Storage() = default;
   Storage(const Storage&) = delete;
@@ -27,6 +28,10 @@ struct Storage {
 
 // Allocates 64-byte aligned, uninitialized storage for `nbytes`.
 std::shared_ptr<Storage> allocate_storage(size_t nbytes);
+// A Storage record without bytes (from_blob fills it in).
+std::shared_ptr<Storage> new_storage_record();
+// A fresh TensorImpl (no storage yet), from the small-block free lists.
+std::shared_ptr<TensorImpl> new_tensor_impl();
 
 struct TensorImpl {
   std::shared_ptr<Storage> storage;
