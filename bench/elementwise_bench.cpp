@@ -7,17 +7,21 @@
 // as user code does, against std::memcpy of 10⁶ floats. Bandwidth counts every
 // byte read and written: 12 MB per call for a binary op, 8 MB for a unary op
 // and for memcpy (4 MB read + 4 MB written). The table at the end gives each
-// op's bandwidth as a percentage of memcpy's, from the same run. Times are the
-// calling thread's CPU time (the ops run in the calling thread), which a busy
-// machine disturbs less than wall time.
+// op's bandwidth as a percentage of memcpy's, from the same run. Times are wall
+// time: runs of 2¹⁷ elements or more are split over nabla's threads
+// (src/kernels/parallel.hpp), so the calling thread's CPU time would undercount.
+// `--threads=N` sets nabla's thread count (default: its own default, the
+// GEMM's); memcpy is one thread either way.
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <string>
 #include <vector>
 
 #include "nabla/nabla.hpp"
+#include "nabla/train.hpp"
 #include "summary.hpp"
 
 namespace {
@@ -76,7 +80,14 @@ void binary(benchmark::State& state, F f) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::vector<char*> args(argv, argv + argc);
+  std::vector<char*> args;
+  for (int i = 0; i < argc; ++i) {
+    if (std::strncmp(argv[i], "--threads=", 10) == 0) {
+      nabla::train::set_threads(std::atoi(argv[i] + 10));
+      continue;
+    }
+    args.push_back(argv[i]);
+  }
   bool reps_given = false;
   for (char* a : args)
     if (std::strstr(a, "benchmark_repetitions")) reps_given = true;
@@ -90,31 +101,31 @@ int main(int argc, char** argv) {
 
   using nabla::Tensor;
   const std::vector<std::string> ops = {"add", "mul", "relu", "tanh", "exp", "sigmoid", "log", "softplus"};
-  benchmark::RegisterBenchmark("memcpy", BM_memcpy);
+  benchmark::RegisterBenchmark("memcpy", BM_memcpy)->UseRealTime();
   benchmark::RegisterBenchmark("add", [](benchmark::State& s) {
     binary(s, [](const Tensor& a, const Tensor& b) { return nabla::add(a, b); });
-  });
+  })->UseRealTime();
   benchmark::RegisterBenchmark("mul", [](benchmark::State& s) {
     binary(s, [](const Tensor& a, const Tensor& b) { return nabla::mul(a, b); });
-  });
+  })->UseRealTime();
   benchmark::RegisterBenchmark("relu", [](benchmark::State& s) {
     unary(s, [](const Tensor& a) { return nabla::relu(a); });
-  });
+  })->UseRealTime();
   benchmark::RegisterBenchmark("tanh", [](benchmark::State& s) {
     unary(s, [](const Tensor& a) { return nabla::tanh(a); });
-  });
+  })->UseRealTime();
   benchmark::RegisterBenchmark("exp", [](benchmark::State& s) {
     unary(s, [](const Tensor& a) { return nabla::exp(a); });
-  });
+  })->UseRealTime();
   benchmark::RegisterBenchmark("sigmoid", [](benchmark::State& s) {
     unary(s, [](const Tensor& a) { return nabla::sigmoid(a); });
-  });
+  })->UseRealTime();
   benchmark::RegisterBenchmark("log", [](benchmark::State& s) {
     unary(s, [](const Tensor& a) { return nabla::log(a); }, true);
-  });
+  })->UseRealTime();
   benchmark::RegisterBenchmark("softplus", [](benchmark::State& s) {
     unary(s, [](const Tensor& a) { return nabla::softplus(a); });
-  });
+  })->UseRealTime();
   nabla::bench::SummaryReporter rep;
   benchmark::RunSpecifiedBenchmarks(&rep);
 

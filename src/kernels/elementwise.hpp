@@ -10,6 +10,7 @@
 #include <cstdint>
 
 #include "nabla/shape.hpp"
+#include "parallel.hpp"
 
 namespace nabla::kernels {
 
@@ -56,7 +57,27 @@ void for_each_run(Dims shape, std::array<Dims, N> strides, std::array<T*, N> bas
   for (size_t k = 0; k < N; ++k) inner_st[k] = strides[k][inner];
   const int64_t n = shape[inner];
   if (rank == 1) {
+    // Split only where operand 0 (the output) is written at distinct places:
+    // a stride-0 output is a reduction, which stays in one thread and in order.
+    if (n >= kParallelElements && inner_st[0] != 0) {  // split the run (edges on whole vectors)
+      parallel_for(n, kParallelElements / 2, 16, [&](int64_t lo, int64_t hi) {
+        std::array<T*, N> p = base;
+        for (size_t k = 0; k < N; ++k) p[k] += lo * inner_st[k];
+        body(p, inner_st, hi - lo);
+      });
+      return;
+    }
     body(base, inner_st, n);
+    return;
+  }
+  if (rank == 2 && shape[0] * n >= kParallelElements && strides[0][0] != 0) {  // split the rows
+    parallel_for(shape[0], std::max<int64_t>(1, kParallelElements / 2 / n), 1, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        std::array<T*, N> p = base;
+        for (size_t k = 0; k < N; ++k) p[k] += r * strides[k][0];
+        body(p, inner_st, n);
+      }
+    });
     return;
   }
   Dims idx = Dims::filled(inner, 0);
@@ -77,15 +98,18 @@ void for_each_run(Dims shape, std::array<Dims, N> strides, std::array<T*, N> bas
   }
 }
 
-// map1/2/3 are flattened: f (and the vector math it calls) is inlined into the
-// loop, so the loop vectorizes even where GCC would not inline f on its own.
+// map1/2/3 and their loop bodies are flattened: f (and the vector math it
+// calls) is inlined into the loop, so the loop vectorizes even where GCC would
+// not inline f on its own. Runs of kParallelElements or more are split over
+// the helper pool (parallel.hpp); element-wise results do not depend on the
+// split.
 
 // out = f(a); `so` are out's strides (contiguous_strides(shape) for a fresh tensor).
 template <class T, class F>
 [[gnu::flatten]] void map1(const Dims& shape, T* out, const Dims& so, const T* a, const Dims& sa, F f) {
   std::array<Dims, 2> st{so, sa};
   for_each_run<T, 2>(shape, st, {out, const_cast<T*>(a)},
-                     [&](std::array<T*, 2> p, std::array<int64_t, 2> s, int64_t n) {
+                     [&](std::array<T*, 2> p, std::array<int64_t, 2> s, int64_t n) __attribute__((flatten)) {
                        T* o = p[0];
                        const T* x = p[1];
                        if (s[0] == 1 && s[1] == 1) {
@@ -104,7 +128,7 @@ template <class T, class F>
           F f) {
   std::array<Dims, 3> st{so, sa, sb};
   for_each_run<T, 3>(shape, st, {out, const_cast<T*>(a), const_cast<T*>(b)},
-                     [&](std::array<T*, 3> p, std::array<int64_t, 3> s, int64_t n) {
+                     [&](std::array<T*, 3> p, std::array<int64_t, 3> s, int64_t n) __attribute__((flatten)) {
                        T* o = p[0];
                        const T* x = p[1];
                        const T* y = p[2];
@@ -133,7 +157,7 @@ template <class T, class F>
           const T* c, const Dims& sc, F f) {
   std::array<Dims, 4> st{contiguous_strides(shape), sa, sb, sc};
   for_each_run<T, 4>(shape, st, {out, const_cast<T*>(a), const_cast<T*>(b), const_cast<T*>(c)},
-                     [&](std::array<T*, 4> p, std::array<int64_t, 4> s, int64_t n) {
+                     [&](std::array<T*, 4> p, std::array<int64_t, 4> s, int64_t n) __attribute__((flatten)) {
                        T* o = p[0];
                        const T* x = p[1];
                        const T* y = p[2];

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "../kernels/optim.hpp"
+#include "../kernels/parallel.hpp"
 #include "../tensor/tensor_impl.hpp"
 #include "nabla/autograd.hpp"
 #include "nabla/ops.hpp"
@@ -97,8 +98,13 @@ void SGD::step() {
     bool first = o_.momentum != 0 && (buffers_.empty() || buffers_[0].size() != params_.size() || !buffers_[0][i].defined());
     Tensor* buf = o_.momentum != 0 ? &buffer(0, i) : nullptr;
     dispatch(p.dtype(), [&]<class T>() {
-      kernels::sgd_step<T>(p.impl()->data<T>(), g.impl()->data<T>(), buf ? buf->impl()->data<T>() : nullptr,
-                           p.numel(), lr_, o_.momentum, o_.dampening, o_.weight_decay, o_.nesterov, first);
+      T* pp = p.impl()->data<T>();
+      const T* gp = g.impl()->data<T>();
+      T* bp = buf ? buf->impl()->data<T>() : nullptr;
+      kernels::parallel_for(p.numel(), kernels::kParallelElements / 2, 16, [&](int64_t lo, int64_t hi) {
+        kernels::sgd_step<T>(pp + lo, gp + lo, bp ? bp + lo : nullptr, hi - lo, lr_, o_.momentum, o_.dampening,
+                             o_.weight_decay, o_.nesterov, first);
+      });
     });
     ++p.impl()->storage->version;
   }
@@ -124,8 +130,14 @@ void Adam::step() {
     Tensor& m = buffer(0, i);
     Tensor& v = buffer(1, i);
     dispatch(p.dtype(), [&]<class T>() {
-      kernels::adam_step<T>(p.impl()->data<T>(), g.impl()->data<T>(), m.impl()->data<T>(), v.impl()->data<T>(),
-                            p.numel(), lr_, o_.beta1, o_.beta2, o_.eps, o_.weight_decay, decoupled_, steps_);
+      T* pp = p.impl()->data<T>();
+      const T* gp = g.impl()->data<T>();
+      T* mp = m.impl()->data<T>();
+      T* vp = v.impl()->data<T>();
+      kernels::parallel_for(p.numel(), kernels::kParallelElements / 2, 16, [&](int64_t lo, int64_t hi) {
+        kernels::adam_step<T>(pp + lo, gp + lo, mp + lo, vp + lo, hi - lo, lr_, o_.beta1, o_.beta2, o_.eps,
+                              o_.weight_decay, decoupled_, steps_);
+      });
     });
     ++p.impl()->storage->version;
   }

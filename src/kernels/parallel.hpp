@@ -1,0 +1,51 @@
+// Block-parallel loops on nabla's own helper pool (parallel.cpp), used by the
+// GEMM's Eigen path, the element-wise drivers and the optimizers' updates.
+// The thread count is the GEMM's (kernels::get_num_threads(), set by
+// set_num_threads or `nabla train --threads N`).
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <functional>
+
+#include "gemm.hpp"
+
+namespace nabla::kernels {
+
+// Runs fn(0), …, fn(blocks − 1) on up to `threads` threads, the caller
+// included, and returns when all are done. When the pool is busy (a call from
+// inside a block, or from another thread meanwhile) the caller runs every
+// block itself.
+void run_blocks(int threads, int blocks, const std::function<void(int)>& fn);
+
+// fn(lo, hi) over [0, n) in contiguous ranges of at least `grain` indices
+// (edges on multiples of `align`), on the configured threads; inline when
+// there is only one thread or too little work. fn may run concurrently on
+// different ranges, and must not throw. Ranges depend only on n, grain,
+// align and the thread count, so results repeat bit for bit.
+template <class F>
+void parallel_for(int64_t n, int64_t grain, int64_t align, F&& fn) {
+  const int threads = get_num_threads();
+  // Several blocks per thread, claimed first come first served: a helper that
+  // wakes late (a futex wake-up can take tens of µs on a busy or virtual
+  // machine) then takes a share of what is left instead of none.
+  const int64_t blocks = threads <= 1 ? 1 : std::min<int64_t>(8 * threads, n / std::max<int64_t>(grain, 1));
+  if (blocks <= 1) {
+    fn(int64_t{0}, n);
+    return;
+  }
+  auto edge = [&](int64_t i) -> int64_t {
+    if (i >= blocks) return n;
+    return std::min(n, n * i / blocks / align * align);
+  };
+  run_blocks(threads, static_cast<int>(blocks), [&](int i) {
+    const int64_t lo = edge(i), hi = edge(i + 1);
+    if (lo < hi) fn(lo, hi);
+  });
+}
+
+// Element-wise work below this many elements stays in the calling thread:
+// waking a helper (a futex wake, a few µs) costs more than it saves.
+inline constexpr int64_t kParallelElements = int64_t{1} << 17;
+
+}  // namespace nabla::kernels
