@@ -1,20 +1,23 @@
 #!/usr/bin/env bash
 # nabla vs PyTorch on element-wise ops over 10^6 float32 values, one run:
-# bench/elementwise_bench (nabla, one thread: its element-wise kernels run in
-# the calling thread) and bench/elementwise_torch.py with 1 thread. Prints µs
-# per call, each side's percentage of its own copy of the same bytes, and the
-# ratio PyTorch time / nabla time.
+# bench/elementwise_bench and bench/elementwise_torch.py with the same thread
+# count (default 1; nabla splits runs of 2^17 elements or more over its
+# threads, PyTorch over its intra-op threads). Prints µs per call (wall time),
+# each side's percentage of its own copy of the same bytes (nabla: std::memcpy
+# in one thread; PyTorch: clone() on its threads), and the ratio PyTorch time /
+# nabla time.
 #
-#   bench/run_elementwise.sh [build dir, default build/release]
+#   bench/run_elementwise.sh [build dir, default build/release] [threads, default 1]
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 BUILD=${1:-build/release}
+THREADS=${2:-1}
 BIN="$BUILD/bench/elementwise_bench"
 [[ -x "$BIN" ]] || { echo "run_elementwise: $BIN not built (cmake --build --preset release)" >&2; exit 1; }
 PY=/usr/bin/python3  # Debian's interpreter, the one with python3-torch
 
-nabla_out=$("$BIN" 2>&1) || { echo "$nabla_out" >&2; exit 1; }
-torch_out=$("$PY" bench/elementwise_torch.py --threads 1 2>&1) || { echo "$torch_out" >&2; exit 1; }
+nabla_out=$("$BIN" --threads="$THREADS" 2>&1) || { echo "$nabla_out" >&2; exit 1; }
+torch_out=$("$PY" bench/elementwise_torch.py --threads "$THREADS" 2>&1) || { echo "$torch_out" >&2; exit 1; }
 grep '^#' <<<"$torch_out" || true
 
 join <(grep '^RESULT' <<<"$nabla_out" | awk '{print $2, $3}' | sort) \

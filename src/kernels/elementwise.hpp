@@ -44,8 +44,14 @@ int coalesce(Dims& shape, std::array<Dims, N>& strides) {
 // Calls body(ptrs, inner_strides, inner_n) once per innermost run, with ptrs
 // pointing at the run's first element of each operand. Operand 0 is usually
 // the output. `ptrs` holds typed base pointers.
+// Runs of `parallel_min` elements or more are split over the helper pool
+// (parallel.hpp): worth it for compute-bound bodies (exp, tanh, …), which
+// nearly halve; memory-bound ones (add, relu) gain little on L3-resident data
+// and can lose the helper's wake-up time, so the drivers split only where the
+// caller says the work is heavy.
 template <class T, size_t N, class Body>
-void for_each_run(Dims shape, std::array<Dims, N> strides, std::array<T*, N> base, Body&& body) {
+void for_each_run(Dims shape, std::array<Dims, N> strides, std::array<T*, N> base, Body&& body,
+                  int64_t parallel_min = kNoParallel) {
   int rank = coalesce(shape, strides);
   if (rank == 0) {
     std::array<int64_t, N> s{};
@@ -59,7 +65,7 @@ void for_each_run(Dims shape, std::array<Dims, N> strides, std::array<T*, N> bas
   if (rank == 1) {
     // Split only where operand 0 (the output) is written at distinct places:
     // a stride-0 output is a reduction, which stays in one thread and in order.
-    if (n >= kParallelElements && inner_st[0] != 0) {  // split the run (edges on whole vectors)
+    if (n >= parallel_min && inner_st[0] != 0) {  // split the run (edges on whole vectors)
       parallel_for(n, kParallelElements / 2, 16, [&](int64_t lo, int64_t hi) {
         std::array<T*, N> p = base;
         for (size_t k = 0; k < N; ++k) p[k] += lo * inner_st[k];
@@ -70,7 +76,7 @@ void for_each_run(Dims shape, std::array<Dims, N> strides, std::array<T*, N> bas
     body(base, inner_st, n);
     return;
   }
-  if (rank == 2 && shape[0] * n >= kParallelElements && strides[0][0] != 0) {  // split the rows
+  if (rank == 2 && shape[0] * n >= parallel_min && strides[0][0] != 0) {  // split the rows
     parallel_for(shape[0], std::max<int64_t>(1, kParallelElements / 2 / n), 1, [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) {
         std::array<T*, N> p = base;
@@ -105,7 +111,7 @@ void for_each_run(Dims shape, std::array<Dims, N> strides, std::array<T*, N> bas
 // split.
 
 // out = f(a); `so` are out's strides (contiguous_strides(shape) for a fresh tensor).
-template <class T, class F>
+template <class T, bool Heavy = false, class F>
 [[gnu::flatten]] void map1(const Dims& shape, T* out, const Dims& so, const T* a, const Dims& sa, F f) {
   std::array<Dims, 2> st{so, sa};
   for_each_run<T, 2>(shape, st, {out, const_cast<T*>(a)},
@@ -118,12 +124,12 @@ template <class T, class F>
                        } else {
                          for (int64_t i = 0; i < n; ++i) o[i * s[0]] = f(x[i * s[1]]);
                        }
-                     });
+                     }, Heavy ? kParallelElements : kNoParallel);
 }
 
 // out = f(a, b) over the shape of out; sa, sb are a's and b's strides already
 // broadcast to out's shape (0 on broadcast dims).
-template <class T, class F>
+template <class T, bool Heavy = false, class F>
 [[gnu::flatten]] void map2(const Dims& shape, T* out, const Dims& so, const T* a, const Dims& sa, const T* b, const Dims& sb,
           F f) {
   std::array<Dims, 3> st{so, sa, sb};
@@ -148,11 +154,11 @@ template <class T, class F>
                        } else {
                          for (int64_t i = 0; i < n; ++i) o[i] = f(x[i * s[1]], y[i * s[2]]);
                        }
-                     });
+                     }, Heavy ? kParallelElements : kNoParallel);
 }
 
 // out = f(a, b, c) with all three broadcast to out's shape.
-template <class T, class F>
+template <class T, bool Heavy = false, class F>
 [[gnu::flatten]] void map3(const Dims& shape, T* out, const T* a, const Dims& sa, const T* b, const Dims& sb,
           const T* c, const Dims& sc, F f) {
   std::array<Dims, 4> st{contiguous_strides(shape), sa, sb, sc};
@@ -168,7 +174,7 @@ template <class T, class F>
                        } else {
                          for (int64_t i = 0; i < n; ++i) o[i] = f(x[i * s[1]], y[i * s[2]], z[i * s[3]]);
                        }
-                     });
+                     }, Heavy ? kParallelElements : kNoParallel);
 }
 
 // dst (strided) = src (strided), same shape.

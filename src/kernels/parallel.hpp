@@ -44,8 +44,10 @@ void parallel_for(int64_t n, int64_t grain, int64_t align, F&& fn) {
   });
 }
 
-// Element-wise work below this many elements stays in the calling thread:
-// waking a helper (a futex wake, a few µs) costs more than it saves.
+// Compute-bound element-wise work below this many elements stays in the
+// calling thread: waking a helper (a futex wake, µs to tens of µs) costs more
+// than it saves. kNoParallel: never split.
 inline constexpr int64_t kParallelElements = int64_t{1} << 17;
+inline constexpr int64_t kNoParallel = INT64_MAX;
 
 }  // namespace nabla::kernels
