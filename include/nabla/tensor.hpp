@@ -16,6 +16,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "nabla/dtype.hpp"
@@ -144,7 +145,16 @@ Tensor eye(int64_t n, int64_t m, TensorOptions opts = {});
 // Copies `values` into a tensor of `shape` (default: 1-d of the vector's length).
 Tensor tensor(const std::vector<double>& values, const Shape& shape = {}, TensorOptions opts = {});
 Tensor tensor(const std::vector<float>& values, const Shape& shape = {}, TensorOptions opts = {});
-Tensor tensor(std::initializer_list<double> values, TensorOptions opts = {});
+// From nested lists, as torch.tensor: tensor({1.0, 2.0}) is 1-d; tensor({{1.0,
+// 2.0}, {3.0, 4.0}}) is 2×2, tensor({{5.0}}) is 1×1 and tensor({{1.0}, {2.0}})
+// a 2×1 column. The 1-d form is a template (of a type that is never deduced,
+// so it always takes doubles) so that a list of one-element lists is not
+// ambiguous between the two: with equally good conversions, the non-template
+// (matrix) form wins.
+template <class T = double>
+Tensor tensor(std::initializer_list<std::type_identity_t<T>> values, TensorOptions opts = {}) {
+  return tensor(std::vector<double>(values.begin(), values.end()), Shape{}, opts);
+}
 Tensor tensor(std::initializer_list<std::initializer_list<double>> rows, TensorOptions opts = {});
 // Wraps caller-owned memory without copying; `deleter`, if given, runs when the
 // last view dies. Strides default to row-major.

@@ -331,7 +331,6 @@ static Tensor from_values(const std::vector<V>& values, const Shape& shape_in, c
 }
 Tensor tensor(const std::vector<double>& v, const Shape& s, TensorOptions o) { return from_values(v, s, o); }
 Tensor tensor(const std::vector<float>& v, const Shape& s, TensorOptions o) { return from_values(v, s, o); }
-Tensor tensor(std::initializer_list<double> v, TensorOptions o) { return from_values(std::vector<double>(v), {}, o); }
 Tensor tensor(std::initializer_list<std::initializer_list<double>> rows, TensorOptions o) {
   std::vector<double> v;
   int64_t cols = rows.size() ? static_cast<int64_t>(rows.begin()->size()) : 0;

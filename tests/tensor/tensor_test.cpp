@@ -89,6 +89,25 @@ TEST(TensorFactories, FromValues) {
   EXPECT_THROW(tensor({{1.0, 2.0}, {3.0}}), Error);
 }
 
+// Lists of one-element lists are matrices (a 1×1, a column), not 1-d tensors
+// or a (values, shape) pair, and integer lists work like PyTorch's.
+TEST(TensorFactories, NestedSingleElementListsAreMatrices) {
+  Tensor one = tensor({{5.0}}, kFloat64);
+  EXPECT_EQ(one.shape(), (Shape{1, 1}));
+  EXPECT_EQ(one.at({0, 0}), 5.0);
+  Tensor col = tensor({{1.0}, {2.0}, {3.0}});
+  EXPECT_EQ(col.shape(), (Shape{3, 1}));
+  EXPECT_EQ(vals(col), (std::vector<double>{1, 2, 3}));
+  Tensor two = tensor({{1.0}, {2.0}});
+  EXPECT_EQ(two.shape(), (Shape{2, 1}));
+  Tensor ints = tensor({1, 2, 3}, kFloat64);
+  EXPECT_EQ(ints.shape(), (Shape{3}));
+  EXPECT_EQ(ints.dtype(), kFloat64);
+  EXPECT_EQ(vals(ints), (std::vector<double>{1, 2, 3}));
+  Tensor single = tensor({4.0});
+  EXPECT_EQ(single.shape(), (Shape{1}));
+}
+
 TEST(TensorFactories, FromBlobSharesAndCallsDeleter) {
   std::vector<double> buf{1, 2, 3, 4, 5, 6};
   {
