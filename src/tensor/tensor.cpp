@@ -49,10 +49,11 @@ int normalize_dim(int64_t dim, int rank, const char* op) {
 // Note [Block cache]: a training step or a small forward/backward allocates
 // the same buffer sizes over and over; going to malloc for each (and, for
 // large ones, to the kernel for fresh zeroed pages) costs more than the
-// arithmetic on small tensors. Freed blocks are therefore kept in per-size
-// free lists (sizes rounded to 64 bytes, or to 4 KiB above 4 KiB) and handed
-// out again, up to kCacheBytes in all. Sanitizer builds bypass the cache so
-// that use-after-free stays detectable.
+// arithmetic on small tensors. Blocks up to detail::kSmallMax come from the
+// thread-local lists of Note [Small blocks]; larger freed blocks are kept here
+// in per-size free lists (sizes rounded to 4 KiB) and handed out again, up to
+// kCacheBytes in all. Sanitizer builds bypass both so that use-after-free
+// stays detectable.
 namespace {
 #if defined(__SANITIZE_ADDRESS__)
 constexpr bool kUseCache = false;
@@ -110,7 +111,7 @@ std::shared_ptr<Storage> allocate_storage(size_t nbytes) {
   auto s = new_storage_record();
   size_t rounded = round_block(nbytes);
   s->nbytes = nbytes;
-  if (kUseCache && rounded <= detail::kSmallMax) {  // Note [Small blocks]
+  if (rounded <= detail::kSmallMax) {  // Note [Small blocks] (bypassed under sanitizers there)
     s->data = detail::small_alloc(rounded);
     s->small = rounded;
     return s;
