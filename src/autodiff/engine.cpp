@@ -8,7 +8,9 @@
 // accumulating what they return into their inputs' nodes or into leaves.
 #include <algorithm>
 #include <atomic>
-#include <unordered_map>
+#include <memory>
+#include <span>
+#include <utility>
 
 #include "../ops/ops_internal.hpp"
 #include "node.hpp"
@@ -28,21 +30,20 @@ bool exclusively_owned(const Tensor& t) {
          !t.impl()->requires_grad;
 }
 
-// Adds g into slot, reusing g's buffer when nobody else can see it. Adding in
-// place is only done into a buffer nobody else sees: a slot may hold a
-// broadcast view or share storage (a gradient left by create_graph, or set by
-// the user), and writing through it would corrupt other values.
+// Adds g into slot. The first gradient into a slot is stored as it is, even
+// when it is shared (add's VJP hands the same tensor to both inputs; a VJP may
+// return a view): the engine only ever adds in place into a slot nobody else
+// sees, and falls back to slot + g otherwise, so sharing is safe while the
+// pass runs. Slots that outlive the pass (leaf .grad, grad()'s results) are
+// listed in `shared` and copied at the end of the pass if something outside
+// still shares them (Note [Shared gradients]).
 // Gradients that carry a tangent (forward-over-reverse) are never updated in
 // place: in-place writes do not propagate tangents.
-void accumulate(Tensor& slot, Tensor g, bool create_graph) {
+void accumulate(Tensor& slot, Tensor g, bool create_graph, Node::List<Tensor*>* shared = nullptr) {
   if (!slot.defined()) {
-    // (a diagonal batched seed is only read, never updated in place while shared)
-    if (create_graph || exclusively_owned(g) || has_tangent(g) || g.impl()->diag_batch) {
-      slot = std::move(g);
-    } else {
-      slot = g.detach().clone();
-      slot.impl()->diag_batch = g.impl()->diag_batch;
-    }
+    if (shared && !create_graph && !exclusively_owned(g) && !has_tangent(g) && !g.impl()->diag_batch)
+      shared->push_back(&slot);
+    slot = std::move(g);
     return;
   }
   if (create_graph) {
@@ -103,35 +104,134 @@ std::string Tensor::grad_fn_name() const {
 
 namespace {
 
+// The working lists of one pass. Each thread keeps one set and reuses it, so
+// that a pass over a small graph allocates nothing of its own; a pass that
+// starts inside another on the same thread (a VJP that differentiates
+// something) gets a fresh set.
+struct Frame {
+  Node* node;
+  size_t next;
+};
+struct Scratch {
+  Node::List<Node*> order;  // post-order (inputs before consumers)
+  Node::List<Frame> stack;
+  Node::List<Node*> ready;
+  Node::List<Tensor> grads;
+  Node::List<char> needs;
+  Node::List<Tensor*> shared;  // result slots that may share their first gradient
+  bool busy = false;
+  void clear() {
+    order.clear();
+    stack.clear();
+    ready.clear();
+    grads.clear();
+    needs.clear();
+    shared.clear();
+  }
+};
+
+class ScratchLease {
+ public:
+  ScratchLease() {
+    thread_local Scratch mine;
+    if (mine.busy) {
+      own_ = std::make_unique<Scratch>();
+      s_ = own_.get();
+    } else {
+      s_ = &mine;
+    }
+    s_->busy = true;
+  }
+  ~ScratchLease() {
+    s_->clear();
+    s_->busy = false;
+  }
+  ScratchLease(const ScratchLease&) = delete;
+  ScratchLease& operator=(const ScratchLease&) = delete;
+  Scratch& operator*() const { return *s_; }
+
+ private:
+  std::unique_ptr<Scratch> own_;
+  Scratch* s_;
+};
+
+// Note [Node lifetime in a pass]: the pass holds raw Node pointers. Every node
+// it visits is owned along a chain root → grad_fn → inputs → grad_fn …, and
+// the pass never cuts such a chain (release() drops a VJP's captures, never a
+// node's inputs), while the caller keeps the roots alive for the whole pass.
 struct Pass {
   bool retain_graph, create_graph, accumulate_leaves;
   int nb = 0;  // leading batch dims of every gradient (batched reverse mode)
   uint64_t epoch = 0;  // this pass's mark on the nodes it visits
-  // For grad(): which tensors to report, keyed by their impl.
-  std::unordered_map<const TensorImpl*, size_t> capture;
+  // For grad(): which tensors to report (their impl and index into captured),
+  // sorted by impl.
+  std::vector<std::pair<const TensorImpl*, size_t>> capture;
   std::vector<Tensor> captured;
-  Node::List<Node*> order;  // post-order (inputs before consumers)
-  Node::List<std::shared_ptr<Node>> keep;  // keeps nodes alive during the pass
+  ScratchLease lease;
+  Scratch& w = *lease;
 
-  bool wants_leaf(const TensorImpl* t) const {
-    return (accumulate_leaves && t->requires_grad) || capture.count(t);
+  Pass(bool retain, bool create, bool leaves, int batch_dims)
+      : retain_graph(retain), create_graph(create), accumulate_leaves(leaves), nb(batch_dims) {}
+
+  // Registers grad()'s inputs; `op` names the caller in errors.
+  void set_inputs(const std::vector<Tensor>& inputs, const char* op) {
+    captured.resize(inputs.size());
+    capture.reserve(inputs.size());
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      NABLA_CHECK_KIND(inputs[i].defined() && inputs[i].requires_grad(), ErrorKind::autograd, op, ": input ", i,
+                       " does not require grad");
+      capture.emplace_back(inputs[i].impl(), i);
+    }
+    std::sort(capture.begin(), capture.end());
+    for (size_t j = 1; j < capture.size(); ++j)
+      NABLA_CHECK_KIND(capture[j].first != capture[j - 1].first, ErrorKind::autograd, op, ": input ",
+                       std::max(capture[j].second, capture[j - 1].second), " is listed twice");
   }
 
-  void collect(const std::vector<Tensor>& roots) {
+  // The captured slot for t, or null.
+  Tensor* capture_slot(const TensorImpl* t) {
+    if (capture.empty()) return nullptr;
+    auto it = std::lower_bound(capture.begin(), capture.end(), t,
+                               [](const auto& e, const TensorImpl* k) { return e.first < k; });
+    return it != capture.end() && it->first == t ? &captured[it->second] : nullptr;
+  }
+  bool captures(const TensorImpl* t) { return capture_slot(t) != nullptr; }
+
+  // Note [Shared gradients]: a gradient that reaches a leaf (or a grad()
+  // result) may be a tensor the engine also handed elsewhere, or one the user
+  // passed in. Copying every such gradient on arrival costs an allocation and
+  // a copy per leaf and step; instead the copy happens here, once the engine's
+  // own references are gone, and only where something still shares the
+  // buffer (a seed the user holds, a view kept by a retained graph) or the
+  // gradient is a broadcast view. A leaf's .grad is then always its own
+  // dense buffer, safe to update in place (optimizers do).
+  void unshare() {
+    for (Tensor* slot : w.shared) {
+      if (!slot->defined() || exclusively_owned(*slot)) continue;
+      const bool diag = slot->impl()->diag_batch;
+      *slot = slot->detach().clone();
+      slot->impl()->diag_batch = diag;
+    }
+    w.shared.clear();
+  }
+
+  bool wants_leaf(const TensorImpl* t) { return (accumulate_leaves && t->requires_grad) || captures(t); }
+  bool wants(const TensorImpl* in) { return in->grad_fn ? (in->grad_fn->needed || captures(in)) : wants_leaf(in); }
+
+  static void visit(Node* n, uint64_t epoch) {
+    n->epoch = epoch;
+    n->pending = 0;
+    n->needed = false;
+    n->grad_accum = Tensor();
+  }
+
+  void collect(std::span<const Tensor> roots) {
     epoch = ++g_epoch;
-    struct Frame {
-      Node* node;
-      size_t next;
-    };
-    Node::List<Frame> stack;
+    auto& stack = w.stack;
     for (const Tensor& r : roots) {
       Node* n = r.impl()->grad_fn.get();
       if (!n || n->epoch == epoch) continue;
-      n->epoch = epoch;
-      n->pending = 0;
-      n->needed = false;
-      n->grad_accum = Tensor();
-      keep.push_back(r.impl()->grad_fn);
+      visit(n, epoch);
       stack.push_back({n, 0});
       while (!stack.empty()) {
         Frame& f = stack.back();
@@ -139,68 +239,72 @@ struct Pass {
           const auto& in = f.node->inputs[f.next++];
           if (!in) continue;
           Node* c = in->grad_fn.get();
-          if (!c) continue;
-          if (c->epoch != epoch) {
-            c->epoch = epoch;
-            c->pending = 0;
-            c->needed = false;
-            c->grad_accum = Tensor();
-            keep.push_back(in->grad_fn);
+          if (c && c->epoch != epoch) {
+            visit(c, epoch);
             stack.push_back({c, 0});
           }
         } else {
           Node* n2 = f.node;
           stack.pop_back();
           // Inputs are finished: decide whether this node leads anywhere useful.
-          for (const auto& in : n2->inputs) {
-            if (!in) continue;
-            if (in->grad_fn ? (in->grad_fn->needed || capture.count(in.get())) : wants_leaf(in.get()))
+          for (const auto& in : n2->inputs)
+            if (in && wants(in.get())) {
               n2->needed = true;
-          }
-          order.push_back(n2);
+              break;
+            }
+          w.order.push_back(n2);
         }
       }
     }
     // Count, for each needed node, the needed consumers that will feed it.
-    for (Node* n : order) {
+    for (Node* n : w.order) {
       if (!n->needed) continue;
       for (const auto& in : n->inputs)
         if (in && in->grad_fn && in->grad_fn->epoch == epoch) ++in->grad_fn->pending;
     }
   }
 
-  void deliver_leaf(TensorImpl* leaf, const std::shared_ptr<TensorImpl>& owner, Tensor g) {
-    auto it = capture.find(leaf);
-    if (it != capture.end()) {
-      accumulate(captured[it->second], std::move(g), create_graph);
+  void deliver_leaf(TensorImpl* leaf, Tensor g) {
+    if (Tensor* slot = capture_slot(leaf)) {
+      accumulate(*slot, std::move(g), create_graph, &w.shared);
       return;
     }
-    if (accumulate_leaves && leaf->requires_grad) {
-      Tensor holder(owner);
-      accumulate(holder.mutable_grad(), std::move(g), create_graph);
-    }
+    if (accumulate_leaves && leaf->requires_grad) accumulate(leaf->grad, std::move(g), create_graph, &w.shared);
   }
 
-  void run(const std::vector<Tensor>& roots, const std::vector<Tensor>& seeds) {
+  void run(std::span<const Tensor> roots, std::span<const Tensor> seeds) {
+    try {
+      run_nodes(roots, seeds);
+    } catch (...) {
+      try {
+        unshare();
+      } catch (...) {  // out of memory while copying: the error already under way matters more
+      }
+      throw;
+    }
+    unshare();
+  }
+
+  void run_nodes(std::span<const Tensor> roots, std::span<const Tensor> seeds) {
     AutoGradMode mode(create_graph);
     for (size_t i = 0; i < roots.size(); ++i) {
       TensorImpl* r = roots[i].impl();
       if (!r->grad_fn) {
-        deliver_leaf(r, roots[i].impl_ptr(), seeds[i]);
+        deliver_leaf(r, seeds[i]);
         continue;
       }
-      auto it = capture.find(r);  // grad(y, {y}): ∂y/∂y is the seed itself
-      if (it != capture.end()) accumulate(captured[it->second], seeds[i], create_graph);
+      // grad(y, {y}): ∂y/∂y is the seed itself
+      if (Tensor* slot = capture_slot(r)) accumulate(*slot, seeds[i], create_graph, &w.shared);
       if (r->grad_fn->needed) accumulate(r->grad_fn->grad_accum, seeds[i], create_graph);
     }
     // Ready set: needed nodes with no pending consumers, processed in reverse
     // post-order among equals, which keeps the sweep deterministic.
-    Node::List<Node*> ready;
-    for (auto it = order.rbegin(); it != order.rend(); ++it)
+    auto& ready = w.ready;
+    for (auto it = w.order.rbegin(); it != w.order.rend(); ++it)
       if ((*it)->needed && (*it)->pending == 0) ready.push_back(*it);
     std::reverse(ready.begin(), ready.end());
-    Node::List<Tensor> grads;
-    Node::List<char> needs;
+    auto& grads = w.grads;
+    auto& needs = w.needs;
     while (!ready.empty()) {
       Node* n = ready.back();
       ready.pop_back();
@@ -217,14 +321,13 @@ struct Pass {
         needs.assign(k, 0);
         for (size_t i = 0; i < k; ++i) {
           const auto& in = n->inputs[i];
-          if (!in) continue;
-          needs[i] = in->grad_fn ? (in->grad_fn->needed || capture.count(in.get())) : wants_leaf(in.get());
+          if (in) needs[i] = wants(in.get());
         }
         n->apply(g, VjpCtx{grads.data(), reinterpret_cast<const bool*>(needs.data())});
         g = Tensor();
         for (size_t i = 0; i < k; ++i) {
           if (!needs[i] || !grads[i].defined()) continue;
-          const auto& in = n->inputs[i];
+          TensorImpl* in = n->inputs[i].get();
           NABLA_ASSERT(nb == 0 ? grads[i].impl()->shape == in->shape : [&] {
             const Shape& gs = grads[i].impl()->shape;
             if (gs.size() != in->shape.size() + nb) return false;
@@ -233,13 +336,13 @@ struct Pass {
             return true;
           }());
           if (in->grad_fn) {
-            auto it = capture.find(in.get());
-            if (it != capture.end()) accumulate(captured[it->second], grads[i], create_graph);
+            if (Tensor* slot = capture_slot(in)) accumulate(*slot, grads[i], create_graph, &w.shared);
             if (in->grad_fn->needed) accumulate(in->grad_fn->grad_accum, std::move(grads[i]), create_graph);
           } else {
-            deliver_leaf(in.get(), in, std::move(grads[i]));
+            deliver_leaf(in, std::move(grads[i]));
           }
         }
+        grads.clear();  // drop what the VJP returned before the next node runs
       }
       if (!retain_graph) {
         n->release();
@@ -253,10 +356,11 @@ struct Pass {
   }
 };
 
-std::vector<Tensor> make_seeds(const std::vector<Tensor>& outputs, const std::vector<Tensor>& grad_outputs) {
+Node::List<Tensor> make_seeds(std::span<const Tensor> outputs, std::span<const Tensor> grad_outputs) {
   NABLA_CHECK_KIND(grad_outputs.empty() || grad_outputs.size() == outputs.size(), ErrorKind::autograd,
                    "backward: ", outputs.size(), " outputs but ", grad_outputs.size(), " gradients");
-  std::vector<Tensor> seeds;
+  Node::List<Tensor> seeds;
+  seeds.reserve(outputs.size());
   for (size_t i = 0; i < outputs.size(); ++i) {
     const Tensor& o = outputs[i];
     NABLA_CHECK_KIND(o.defined(), ErrorKind::autograd, "backward: output ", i, " is undefined");
@@ -276,6 +380,14 @@ std::vector<Tensor> make_seeds(const std::vector<Tensor>& outputs, const std::ve
     seeds.push_back(std::move(g));
   }
   return seeds;
+}
+
+void backward_impl(std::span<const Tensor> outputs, std::span<const Tensor> grad_outputs, bool retain_graph,
+                   bool create_graph) {
+  Node::List<Tensor> seeds = make_seeds(outputs, grad_outputs);
+  Pass p(retain_graph || create_graph, create_graph, true, 0);
+  p.collect(outputs);
+  p.run(outputs, seeds);
 }
 
 }  // namespace
@@ -299,20 +411,14 @@ std::vector<Tensor> grad_batched(const std::vector<Tensor>& outputs, const std::
     if (i == 0) batch = b;
     NABLA_CHECK_KIND(b == batch, ErrorKind::shape, "grad_batched: batch shapes differ");
   }
-  Pass p{create_graph, create_graph, false, nb, {}, {}, {}, {}, {}};
-  p.captured.resize(inputs.size());
+  Pass p(create_graph, create_graph, false, nb);
+  p.set_inputs(inputs, "grad_batched");
   std::vector<Tensor> roots, seeds;
   for (size_t i = 0; i < outputs.size(); ++i)
     if (outputs[i].requires_grad()) {
       roots.push_back(outputs[i]);
       seeds.push_back(grad_outputs[i]);
     }
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    NABLA_CHECK_KIND(inputs[i].defined() && inputs[i].requires_grad(), ErrorKind::autograd, "grad_batched: input ",
-                     i, " does not require grad");
-    NABLA_CHECK_KIND(p.capture.emplace(inputs[i].impl(), i).second, ErrorKind::autograd, "grad_batched: input ", i,
-                     " is listed twice");
-  }
   if (!roots.empty()) {
     p.collect(roots);
     p.run(roots, seeds);
@@ -323,29 +429,20 @@ std::vector<Tensor> grad_batched(const std::vector<Tensor>& outputs, const std::
     for (int64_t e : inputs[i].shape()) s.push_back(e);
     p.captured[i] = zeros(s, inputs[i].dtype());
   }
-  return p.captured;
+  return std::move(p.captured);
 }
 
 void backward(const std::vector<Tensor>& outputs, const std::vector<Tensor>& grad_outputs, bool retain_graph,
               bool create_graph) {
-  std::vector<Tensor> seeds = make_seeds(outputs, grad_outputs);
-  Pass p{retain_graph || create_graph, create_graph, true, 0, {}, {}, {}, {}, {}};
-  p.collect(outputs);
-  p.run(outputs, seeds);
+  backward_impl(outputs, grad_outputs, retain_graph, create_graph);
 }
 
 std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
                          const std::vector<Tensor>& grad_outputs, bool retain_graph, bool create_graph,
                          bool allow_unused) {
-  std::vector<Tensor> seeds = make_seeds(outputs, grad_outputs);
-  Pass p{retain_graph || create_graph, create_graph, false, 0, {}, {}, {}, {}, {}};
-  p.captured.resize(inputs.size());
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    NABLA_CHECK_KIND(inputs[i].defined() && inputs[i].requires_grad(), ErrorKind::autograd, "grad: input ", i,
-                     " does not require grad");
-    NABLA_CHECK_KIND(p.capture.emplace(inputs[i].impl(), i).second, ErrorKind::autograd, "grad: input ", i,
-                     " is listed twice");
-  }
+  Node::List<Tensor> seeds = make_seeds(outputs, grad_outputs);
+  Pass p(retain_graph || create_graph, create_graph, false, 0);
+  p.set_inputs(inputs, "grad");
   p.collect(outputs);
   p.run(outputs, seeds);
   for (size_t i = 0; i < inputs.size(); ++i) {
@@ -354,11 +451,12 @@ std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<T
                      " was not used to compute the outputs (pass allow_unused=true to get zeros)");
     p.captured[i] = zeros_like(inputs[i]);
   }
-  return p.captured;
+  return std::move(p.captured);
 }
 
 void Tensor::backward(const Tensor& gradient, bool retain_graph, bool create_graph) const {
-  nabla::backward({*this}, {gradient}, retain_graph, create_graph);
+  // one output, and no gradient unless one was given: no vectors to build
+  backward_impl({this, 1}, {&gradient, gradient.defined() ? 1u : 0u}, retain_graph, create_graph);
 }
 
 }  // namespace nabla

@@ -52,6 +52,41 @@ void batched_gemm(const Tensor& a, const Tensor& b, Tensor& c) {
   });
 }
 
+// Operands of rank 1 or 2: one GEMM straight on the buffers, with no views in
+// between (a vector is a 1×K row on the left, a K×1 column on the right). For
+// small tensors the views cost more than the product itself.
+Tensor matmul_2d(const Tensor& a, const Tensor& b) {
+  const TensorImpl& ai = *a.impl();
+  const TensorImpl& bi = *b.impl();
+  const int ra = ai.shape.size(), rb = bi.shape.size();
+  const int64_t M = ra == 1 ? 1 : ai.shape[0], K = ai.shape[ra - 1], N = rb == 1 ? 1 : bi.shape[1];
+  Shape out;
+  if (ra == 2) out.push_back(M);
+  if (rb == 2) out.push_back(N);
+  Tensor c = make_tensor(out, ai.dtype);
+  if (M == 0 || N == 0) return c;
+  if (K == 0) return c.zero_();
+  // (row stride, column stride) of each operand as a matrix
+  const int64_t ars = ra == 1 ? 0 : ai.strides[0], acs = ai.strides[ra - 1];
+  const int64_t brs = bi.strides[0], bcs = rb == 1 ? 0 : bi.strides[1];
+  GemmArg ga = gemm_arg(a, M, K, ars, acs);
+  GemmArg gb = gemm_arg(b, K, N, brs, bcs);
+  Tensor ac = a, bc = b;
+  if (!ga.holder.defined()) {
+    ac = a.detach().contiguous();
+    ga = {ac, false, std::max<int64_t>(K, 1)};
+  }
+  if (!gb.holder.defined()) {
+    bc = b.detach().contiguous();
+    gb = {bc, false, std::max<int64_t>(N, 1)};
+  }
+  dispatch(ai.dtype, [&]<class T>() {
+    kernels::gemm<T>(ga.trans, gb.trans, M, N, K, T(1), ac.impl()->data<T>(), ga.ld, bc.impl()->data<T>(), gb.ld,
+                     T(0), c.impl()->data<T>(), std::max<int64_t>(N, 1));
+  });
+  return c;
+}
+
 // Forward only: the product of a and b, whose ranks are 1 or 2 or (batched) 3+.
 Tensor matmul_forward(const Tensor& a, const Tensor& b) {
   const Shape& sa = a.shape();
@@ -60,6 +95,7 @@ Tensor matmul_forward(const Tensor& a, const Tensor& b) {
   NABLA_CHECK_KIND(ra >= 1 && rb >= 1, ErrorKind::shape, "matmul: both operands need rank ≥ 1, got ", sa, " and ", sb);
   int64_t ka = sa[ra - 1], kb = rb == 1 ? sb[0] : sb[rb - 2];
   NABLA_CHECK_KIND(ka == kb, ErrorKind::shape, "matmul: shapes ", sa, " and ", sb, " do not align (", ka, " != ", kb, ")");
+  if (ra <= 2 && rb <= 2) return matmul_2d(a, b);
   // View both as 3-d [batch, rows, cols] (detached: the graph is recorded by the caller).
   Tensor a3 = a.detach(), b3 = b.detach();
   int64_t M = ra == 1 ? 1 : sa[ra - 2], N = rb == 1 ? 1 : sb[rb - 1], K = ka;
@@ -93,6 +129,39 @@ Tensor matmul_forward(const Tensor& a, const Tensor& b) {
 }
 
 Tensor mT(const Tensor& t) { return t.dim() < 2 ? t : t.transpose(-2, -1); }
+
+// Must a VJP built from these tensors itself be differentiable (create_graph,
+// or tangents flowing through it in forward-over-reverse)?
+bool differentiable(std::initializer_list<const Tensor*> ts) {
+  for (const Tensor* t : ts)
+    if ((is_grad_enabled() && t->requires_grad()) || live_tangent(*t)) return true;
+  return false;
+}
+
+// u vᵀ for two vectors, on the buffers (no graph).
+Tensor outer_product(const Tensor& u, const Tensor& v) {
+  const TensorImpl& ui = *u.impl();
+  const TensorImpl& vi = *v.impl();
+  const int64_t m = ui.shape[0], n = vi.shape[0];
+  Tensor out = make_tensor({m, n}, ui.dtype);
+  dispatch(ui.dtype, [&]<class T>() {
+    const T* up = ui.data<T>();
+    const T* vp = vi.data<T>();
+    T* o = out.impl()->data<T>();
+    const int64_t us = ui.strides[0], vs = vi.strides[0];
+    for (int64_t i = 0; i < m; ++i) {
+      const T ui_ = up[i * us];
+      T* row = o + i * n;
+      if (vs == 1) {
+#pragma omp simd
+        for (int64_t j = 0; j < n; ++j) row[j] = ui_ * vp[j];
+      } else {
+        for (int64_t j = 0; j < n; ++j) row[j] = ui_ * vp[j * vs];
+      }
+    }
+  });
+  return out;
+}
 
 // Ȧ B + A Ḃ for tangents [k, ...] (either may be absent); r is the rank of A B.
 Tensor matmul_jvp(const Tensor& a, const Tensor& b, int r) {
@@ -141,6 +210,12 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
         if (ctx.need(0)) ctx.set(0, gb * b);
         if (ctx.need(1)) ctx.set(1, gb * a);
       } else if (rb == 1) {  // y = A b: Ḡ bᵀ and Aᵀ Ḡ (summed over any batch)
+        if (ra == 2 && nb == 0 && !g.impl()->diag_batch && !differentiable({&g, &a, &b})) {
+          // the plain case, straight on the buffers: Ḡ bᵀ an outer product, Aᵀ Ḡ = Ḡᵀ A one GEMV
+          if (ctx.need(0)) ctx.set(0, outer_product(g, b));
+          if (ctx.need(1)) ctx.set(1, matmul_2d(g, a));
+          return;
+        }
         if (ctx.need(0)) ctx.set(0, sum_to_batched(unsqueeze(g, -1) * b, a.shape(), nb));
         if (ctx.need(1)) {
           const int64_t m = a.shape()[ra - 2], n = b.shape()[0];

@@ -3,6 +3,7 @@
 //
 // ∂sum(x)/∂x = 1⃗ᵀ (seed 002 §4.4): the VJP of a sum broadcasts the upstream
 // gradient back over the reduced dimensions.
+#include <array>
 #include <limits>
 
 #include "ops_internal.hpp"
@@ -11,8 +12,10 @@ namespace nabla {
 namespace {
 
 // Which dims of a rank-r tensor are reduced (empty list = all).
-std::vector<bool> reduced_mask(const Dims& dims, int rank, const char* op) {
-  std::vector<bool> m(static_cast<size_t>(rank), dims.empty());
+using DimMask = std::array<bool, kMaxRank>;
+DimMask reduced_mask(const Dims& dims, int rank, const char* op) {
+  DimMask m{};
+  for (int i = 0; i < rank; ++i) m[static_cast<size_t>(i)] = dims.empty();
   for (int64_t d : dims) {
     int n = normalize_dim(d, rank, op);
     if (rank == 0) continue;  // a scalar accepts dim 0 or −1 and has nothing to reduce
@@ -23,24 +26,25 @@ std::vector<bool> reduced_mask(const Dims& dims, int rank, const char* op) {
   return m;
 }
 
-Shape keep_shape(const Shape& s, const std::vector<bool>& m) {
+Shape keep_shape(const Shape& s, const DimMask& m) {
   Shape k = s;
   for (int i = 0; i < s.size(); ++i)
     if (m[static_cast<size_t>(i)]) k[i] = 1;
   return k;
 }
-Shape drop_shape(const Shape& s, const std::vector<bool>& m) {
+Shape drop_shape(const Shape& s, const DimMask& m) {
   Shape k;
   for (int i = 0; i < s.size(); ++i)
     if (!m[static_cast<size_t>(i)]) k.push_back(s[i]);
   return k;
 }
 
-// out (keepdim shape, contiguous) = Σ over the masked dims of x.
-Tensor sum_kernel(const Tensor& x, const std::vector<bool>& m) {
+// out = Σ over the masked dims of x, contiguous, in the keepdim shape or, with
+// keepdim false, with those dims dropped (the same buffer either way).
+Tensor sum_kernel(const Tensor& x, const DimMask& m, bool keepdim = true) {
   const TensorImpl& xi = *x.impl();
   Shape ks = keep_shape(xi.shape, m);
-  Tensor out = zeros(ks, xi.dtype);
+  Tensor out = zeros(keepdim ? ks : drop_shape(xi.shape, m), xi.dtype);
   Dims so = contiguous_strides(ks);
   for (int i = 0; i < ks.size(); ++i)
     if (m[static_cast<size_t>(i)]) so[i] = 0;
@@ -124,7 +128,7 @@ Tensor extreme(const Tensor& x, int64_t dim, bool keepdim, bool is_max) {
   if (x.dim() == 0) return x.clone();
   auto [vals, idx] = extreme_kernel(x, d, is_max, op);
   Tensor out = keepdim ? vals : vals.detach().view(drop_shape(x.shape(), [&] {
-    std::vector<bool> m(static_cast<size_t>(x.dim()), false);
+    DimMask m{};
     m[static_cast<size_t>(d)] = true;
     return m;
   }()));
@@ -167,12 +171,16 @@ Tensor arg_extreme(const Tensor& x, int64_t dim, bool keepdim, bool is_max) {
 Tensor sum(const Tensor& x, const Dims& dims, bool keepdim) {
   check_defined(x, "sum");
   auto m = reduced_mask(dims, x.dim(), "sum");
-  Tensor k = sum_kernel(x, m);
-  Tensor out = keepdim ? k : k.view(drop_shape(x.shape(), m));
+  Tensor out = sum_kernel(x, m, keepdim);
   if (should_record({&x}))
     // ∂sum(x)/∂x = 1⃗ᵀ: each element receives the upstream gradient of its sum
-    record(out, "sum", {&x}, [shape = x.shape(), ks = k.shape(), r = out.dim()](const Tensor& g, const VjpCtx& ctx) {
+    record(out, "sum", {&x}, [shape = x.shape(), ks = keep_shape(x.shape(), m), r = out.dim()](const Tensor& g,
+                                                                                               const VjpCtx& ctx) {
       const int nb = batch_dims(g, r);
+      if (nb == 0 && g.dim() == 0 && !is_grad_enabled() && !live_tangent(g)) {  // a full sum: a stride-0 view
+        ctx.set(0, make_view(g, shape, Dims::filled(shape.size(), 0), g.storage_offset()));
+        return;
+      }
       ctx.set(0, expand(reshape(g, batched_shape(g, nb, ks)), batched_shape(g, nb, shape)));
     });
   // ẏ = Σ ẋ over the same dims (shifted past the direction axis)

@@ -130,6 +130,52 @@ TEST(Engine, AccumulationNeverWritesThroughSharedOrBroadcastGrads) {
   EXPECT_EQ(vals(buf), std::vector<double>(6, 0.0));
 }
 
+// Note [Shared gradients]: the first gradient into a leaf is stored as it is,
+// and copied at the end of the pass only if something else still sees it.
+TEST(Engine, LeafGradientsNeverAliasTheSeedOrEachOther) {
+  Tensor seed = f64({1, 2, 3});
+  // add hands the same gradient to both inputs, which here are the seed itself
+  Tensor a = f64({0, 0, 0}, true), b = f64({0, 0, 0}, true);
+  (a + b).backward(seed);
+  EXPECT_NE(a.grad().raw_data(), b.grad().raw_data());
+  EXPECT_NE(a.grad().raw_data(), seed.raw_data());
+  a.mutable_grad().mul_(10.0);  // as an optimizer or a clipping step would
+  EXPECT_EQ(vals(seed), (std::vector<double>{1, 2, 3}));
+  EXPECT_EQ(vals(b.grad()), (std::vector<double>{1, 2, 3}));
+  EXPECT_EQ(vals(a.grad()), (std::vector<double>{10, 20, 30}));
+  // a leaf that receives the seed directly (it is the output)
+  Tensor c = f64({0, 0, 0}, true);
+  c.backward(seed);
+  EXPECT_NE(c.grad().raw_data(), seed.raw_data());
+  // grad() results do not alias the seed either
+  Tensor d = f64({4, 5, 6}, true);
+  auto gd = grad({d + 1.0}, {d}, {seed});
+  EXPECT_NE(gd[0].raw_data(), seed.raw_data());
+  EXPECT_EQ(vals(gd[0]), (std::vector<double>{1, 2, 3}));
+  // a broadcast gradient (sum's VJP) becomes a dense buffer of its own
+  Tensor e = f64({1, 1, 1}, true);
+  sum(e).backward();
+  EXPECT_TRUE(e.grad().is_contiguous());
+  EXPECT_EQ(vals(e.mutable_grad().mul_(2.0)), (std::vector<double>{2, 2, 2}));
+}
+
+TEST(Engine, LeafKeepsAGradientTheEngineNoLongerShares) {
+  // y = a + 2w: the same gradient goes to the leaf a and to the mul node; once
+  // that node has run, nothing else holds it, and a keeps it without a copy
+  // (its values are right either way, which is what this test asserts)
+  Tensor a = f64({0, 0}, true), w = f64({1, 1}, true);
+  Tensor y = a + w * 2.0;
+  y.backward(f64({3, 4}));
+  EXPECT_EQ(vals(a.grad()), (std::vector<double>{3, 4}));
+  EXPECT_EQ(vals(w.grad()), (std::vector<double>{6, 8}));
+  a.mutable_grad().add_(1.0);
+  EXPECT_EQ(vals(w.grad()), (std::vector<double>{6, 8}));
+  // and a second pass accumulates into both correctly
+  (a + w * 2.0).backward(f64({1, 1}));
+  EXPECT_EQ(vals(a.grad()), (std::vector<double>{5, 6}));
+  EXPECT_EQ(vals(w.grad()), (std::vector<double>{8, 10}));
+}
+
 TEST(Engine, GradientsOnlyWhereRequested) {
   Tensor a = f64({1, 2}, true), c = f64({5, 6}, true);
   Tensor b = f64({3, 4});  // a constant in the middle

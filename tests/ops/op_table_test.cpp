@@ -354,6 +354,16 @@ std::vector<OpCase> build_table() {
   t.add({"matmul", "matmul_sliced_rows", {{3, 4}, {8, 2}}, {Dom::any},
          [](V x) { return matmul(x[0], x[1].slice(0, 0, 8, 2)); },
          [](R r) { return matmul_ref(r[0], slice_ref(r[1], 0, 0, 4, 2)); }});
+  // strided vectors on either side, and a transposed matrix times a vector
+  t.add({"matmul", "matmul_mat_strided_vec", {{3, 4}, {8}}, {Dom::any},
+         [](V x) { return matmul(x[0], x[1].slice(0, 1, 8, 2)); },
+         [](R r) { return matmul_ref(r[0], slice_ref(r[1], 0, 1, 4, 2)); }});
+  t.add({"matmul", "matmul_strided_vec_mat", {{6}, {3, 2}}, {Dom::any},
+         [](V x) { return matmul(x[0].slice(0, 0, 6, 2), x[1]); },
+         [](R r) { return matmul_ref(slice_ref(r[0], 0, 0, 3, 2), r[1]); }});
+  t.add({"matmul", "matmul_transposed_mat_vec", {{4, 3}, {4}}, {Dom::any},
+         [](V x) { return matmul(x[0].t(), x[1]); },
+         [](R r) { return matmul_ref(permute_ref(r[0], {1, 0}), r[1]); }});
   mm_case("mm", "mm", {3, 4}, {4, 5}, [](V x) { return mm(x[0], x[1]); });
   mm_case("dot", "dot", {5}, {5}, [](V x) { return dot(x[0], x[1]); });
   t.add({"outer", "outer", {{3}, {4}}, {Dom::any}, [](V x) { return outer(x[0], x[1]); },
