@@ -356,7 +356,20 @@ struct Pass {
   }
 };
 
-Node::List<Tensor> make_seeds(std::span<const Tensor> outputs, std::span<const Tensor> grad_outputs) {
+// The seed of backward() on a rank-0 output: one per dtype and thread, made
+// once. Sharing it is safe without create_graph: the engine never writes into
+// a gradient something else holds, and unshare() copies every slot that would
+// let it (or a view of it) outlive the pass. With create_graph gradients are
+// kept as they are, so those passes get a fresh seed.
+const Tensor& scalar_one(DType t) {
+  thread_local Tensor one[2];
+  Tensor& o = one[t == kFloat64 ? 1 : 0];
+  if (!o.defined()) o = ones({}, t);
+  return o;
+}
+
+Node::List<Tensor> make_seeds(std::span<const Tensor> outputs, std::span<const Tensor> grad_outputs,
+                              bool create_graph) {
   NABLA_CHECK_KIND(grad_outputs.empty() || grad_outputs.size() == outputs.size(), ErrorKind::autograd,
                    "backward: ", outputs.size(), " outputs but ", grad_outputs.size(), " gradients");
   Node::List<Tensor> seeds;
@@ -370,7 +383,7 @@ Node::List<Tensor> make_seeds(std::span<const Tensor> outputs, std::span<const T
     if (!g.defined()) {
       NABLA_CHECK_KIND(o.numel() == 1, ErrorKind::autograd, "backward: output of shape ", o.shape(),
                        " is not a scalar; pass a gradient of that shape");
-      g = ones(o.shape(), o.dtype());
+      g = o.dim() == 0 && !create_graph ? scalar_one(o.dtype()) : ones(o.shape(), o.dtype());
     } else {
       NABLA_CHECK_KIND(g.shape() == o.shape(), ErrorKind::shape, "backward: gradient of shape ", g.shape(),
                        " does not match output of shape ", o.shape());
@@ -384,7 +397,7 @@ Node::List<Tensor> make_seeds(std::span<const Tensor> outputs, std::span<const T
 
 void backward_impl(std::span<const Tensor> outputs, std::span<const Tensor> grad_outputs, bool retain_graph,
                    bool create_graph) {
-  Node::List<Tensor> seeds = make_seeds(outputs, grad_outputs);
+  Node::List<Tensor> seeds = make_seeds(outputs, grad_outputs, create_graph);
   Pass p(retain_graph || create_graph, create_graph, true, 0);
   p.collect(outputs);
   p.run(outputs, seeds);
@@ -440,7 +453,7 @@ void backward(const std::vector<Tensor>& outputs, const std::vector<Tensor>& gra
 std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
                          const std::vector<Tensor>& grad_outputs, bool retain_graph, bool create_graph,
                          bool allow_unused) {
-  Node::List<Tensor> seeds = make_seeds(outputs, grad_outputs);
+  Node::List<Tensor> seeds = make_seeds(outputs, grad_outputs, create_graph);
   Pass p(retain_graph || create_graph, create_graph, false, 0);
   p.set_inputs(inputs, "grad");
   p.collect(outputs);

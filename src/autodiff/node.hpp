@@ -31,13 +31,13 @@ struct Node {
   const char* name = "";
   template <class T>
   using List = std::vector<T, detail::SmallAllocator<T>>;  // Note [Small blocks]
-  List<std::shared_ptr<TensorImpl>> inputs;  // null where the input needs no grad
+  detail::InlineVec<std::shared_ptr<TensorImpl>, 3> inputs;  // null where the input needs no grad
   struct SavedVersion {
     Storage* storage;
     uint64_t version;
     int which;  // index into inputs for error messages, or -1 for the output
   };
-  List<SavedVersion> saved;
+  detail::InlineVec<SavedVersion, 3> saved;
   Shape out_shape;
   DType out_dtype = kFloat32;
   bool released = false;

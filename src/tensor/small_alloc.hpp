@@ -4,7 +4,10 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <memory>
 #include <new>
+#include <utility>
 
 namespace nabla::detail {
 
@@ -33,6 +36,57 @@ struct SmallAllocator {
   bool operator==(const SmallAllocator<U>&) const noexcept {
     return true;
   }
+};
+
+// A vector whose first N elements live inside it (no allocation at all for
+// the common case), growing into small blocks beyond that: a graph node's
+// input list, which is one to three entries for nearly every op.
+template <class T, size_t N>
+class InlineVec {
+ public:
+  InlineVec() noexcept = default;
+  InlineVec(const InlineVec&) = delete;
+  InlineVec& operator=(const InlineVec&) = delete;
+  ~InlineVec() {
+    clear();
+    if (data_ != local()) small_free(data_, cap_ * sizeof(T));
+  }
+
+  size_t size() const noexcept { return size_; }
+  bool empty() const noexcept { return size_ == 0; }
+  T& operator[](size_t i) noexcept { return data_[i]; }
+  const T& operator[](size_t i) const noexcept { return data_[i]; }
+  T* begin() noexcept { return data_; }
+  T* end() noexcept { return data_ + size_; }
+  const T* begin() const noexcept { return data_; }
+  const T* end() const noexcept { return data_ + size_; }
+
+  void reserve(size_t n) {
+    if (n > cap_) grow(n);
+  }
+  void push_back(T v) {
+    if (size_ == cap_) grow(2 * cap_);
+    ::new (static_cast<void*>(data_ + size_)) T(std::move(v));
+    ++size_;
+  }
+  void clear() noexcept {
+    std::destroy(data_, data_ + size_);
+    size_ = 0;
+  }
+
+ private:
+  T* local() noexcept { return reinterpret_cast<T*>(buf_); }
+  void grow(size_t n) {
+    T* p = static_cast<T*>(small_alloc(n * sizeof(T)));
+    std::uninitialized_move(data_, data_ + size_, p);
+    std::destroy(data_, data_ + size_);
+    if (data_ != local()) small_free(data_, cap_ * sizeof(T));
+    data_ = p;
+    cap_ = n;
+  }
+  alignas(T) unsigned char buf_[N * sizeof(T)];
+  T* data_ = local();
+  size_t size_ = 0, cap_ = N;
 };
 
 }  // namespace nabla::detail

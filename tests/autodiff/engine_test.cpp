@@ -159,6 +159,29 @@ TEST(Engine, LeafGradientsNeverAliasTheSeedOrEachOther) {
   EXPECT_EQ(vals(e.mutable_grad().mul_(2.0)), (std::vector<double>{2, 2, 2}));
 }
 
+TEST(Engine, ScalarSeedIsNeverExposed) {
+  // backward() on a rank-0 output seeds it with a shared one; writing into
+  // any gradient it reached must not change the next pass's seed
+  Tensor x = scalar_tensor(3.0, TensorOptions().dtype(kFloat64).requires_grad());
+  x.backward();  // the output is the leaf itself
+  EXPECT_EQ(x.grad().item(), 1.0);
+  x.mutable_grad().mul_(5.0);
+  Tensor v = f64({1, 2}, true);
+  sum(v).backward();
+  v.mutable_grad().fill_(7.0);
+  auto g = grad({x * 1.0}, {x});
+  EXPECT_EQ(g[0].item(), 1.0);
+  g[0].fill_(9.0);
+  (x * 2.0).backward();
+  EXPECT_EQ(x.grad().item(), 7.0);  // 5 + 2
+  Tensor z = scalar_tensor(1.0, TensorOptions().dtype(kFloat64).requires_grad());
+  z.backward(Tensor(), false, true);  // create_graph keeps gradients as they are: a fresh seed
+  z.mutable_grad().fill_(4.0);
+  Tensor w = scalar_tensor(2.0, TensorOptions().dtype(kFloat64).requires_grad());
+  (w * 3.0).backward();
+  EXPECT_EQ(w.grad().item(), 3.0);
+}
+
 TEST(Engine, LeafKeepsAGradientTheEngineNoLongerShares) {
   // y = a + 2w: the same gradient goes to the leaf a and to the mul node; once
   // that node has run, nothing else holds it, and a keeps it without a copy
