@@ -49,9 +49,40 @@ int coalesce(Dims& shape, std::array<Dims, N>& strides) {
 // nearly halve; memory-bound ones (add, relu) gain little on L3-resident data
 // and can lose the helper's wake-up time, so the drivers split only where the
 // caller says the work is heavy.
+// True when every operand is laid out densely in row-major order over `shape`
+// (extent-1 dims may have any stride).
+template <size_t N>
+bool all_dense(const Dims& shape, const std::array<Dims, N>& strides) {
+  int64_t expect = 1;
+  for (int i = shape.size() - 1; i >= 0; --i) {
+    if (shape[i] == 1) continue;
+    for (size_t k = 0; k < N; ++k)
+      if (strides[k][i] != expect) return false;
+    expect *= shape[i];
+  }
+  return true;
+}
+
 template <class T, size_t N, class Body>
-void for_each_run(Dims shape, std::array<Dims, N> strides, std::array<T*, N> base, Body&& body,
+void for_each_run(const Dims& shape_in, const std::array<Dims, N>& strides_in, std::array<T*, N> base, Body&& body,
                   int64_t parallel_min = kNoParallel) {
+  if (all_dense(shape_in, strides_in)) {  // the common case: one flat run, nothing to coalesce
+    const int64_t n = numel(shape_in);
+    std::array<int64_t, N> unit;
+    unit.fill(1);
+    if (n >= parallel_min && n > 0) {
+      parallel_for(n, kParallelElements / 2, 16, [&](int64_t lo, int64_t hi) {
+        std::array<T*, N> p = base;
+        for (size_t k = 0; k < N; ++k) p[k] += lo;
+        body(p, unit, hi - lo);
+      });
+      return;
+    }
+    body(base, unit, n);
+    return;
+  }
+  Dims shape = shape_in;
+  std::array<Dims, N> strides = strides_in;
   int rank = coalesce(shape, strides);
   if (rank == 0) {
     std::array<int64_t, N> s{};
