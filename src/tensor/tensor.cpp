@@ -99,17 +99,43 @@ Storage::~Storage() {
   if (deleter) deleter(data);
 }
 
-std::shared_ptr<Storage> new_storage_record() {
-  return std::allocate_shared<Storage>(detail::SmallAllocator<Storage>());
+// Note [Inline bytes]: a Storage record is a small block of its own; when the
+// tensor's bytes are small too, they follow the record in the same block
+// (at a 64-byte boundary), so a fresh small tensor costs two allocations (its
+// TensorImpl and this block) instead of three.
+namespace {
+constexpr size_t kRecordBytes = (sizeof(Storage) + 63) / 64 * 64;
+
+Storage* new_record(size_t inline_bytes) {
+  const size_t block = kRecordBytes + inline_bytes;
+  void* p = detail::small_alloc(block);
+  auto* s = ::new (p) Storage();
+  s->record_bytes = block;
+  if (inline_bytes) s->data = static_cast<char*>(p) + kRecordBytes;
+  return s;
 }
+}  // namespace
+
+void destroy_storage(Storage* s) noexcept {
+  const size_t block = s->record_bytes;
+  s->~Storage();
+  detail::small_free(s, block);
+}
+
+StorageRef new_storage_record() { return StorageRef(new_record(0)); }
 
 std::shared_ptr<TensorImpl> new_tensor_impl() {
   return std::allocate_shared<TensorImpl>(detail::SmallAllocator<TensorImpl>());
 }
 
-std::shared_ptr<Storage> allocate_storage(size_t nbytes) {
-  auto s = new_storage_record();
+StorageRef allocate_storage(size_t nbytes) {
   size_t rounded = round_block(nbytes);
+  if (kRecordBytes + rounded <= detail::kSmallMax) {  // Note [Inline bytes]
+    StorageRef s(new_record(rounded));
+    s->nbytes = nbytes;
+    return s;
+  }
+  StorageRef s = new_storage_record();
   s->nbytes = nbytes;
   if (rounded <= detail::kSmallMax) {  // Note [Small blocks] (bypassed under sanitizers there)
     s->data = detail::small_alloc(rounded);

@@ -12,6 +12,8 @@ namespace nabla {
 
 // A block of bytes shared by every view of it. `version` counts in-place
 // writes so that autograd can refuse to use a saved value that was modified.
+// Reference-counted in place (StorageRef): the record and, for small tensors,
+// the bytes themselves live in one small block (Note [Inline bytes]).
 struct Storage {
   void* data = nullptr;
   size_t nbytes = 0;
@@ -19,6 +21,8 @@ struct Storage {
   uint64_t version = 0;
   size_t pooled = 0;  // > 0: the block came from the block cache with this capacity
   size_t small = 0;   // > 0: the block came from detail::small_alloc with this size
+  std::atomic<int64_t> refs{0};
+  size_t record_bytes = 0;  // size of the small block holding this record (and inline bytes)
 
   Storage() = default;
   Storage(const Storage&) = delete;
@@ -26,15 +30,55 @@ struct Storage {
   ~Storage();
 };
 
+// Frees a Storage whose last reference went away (tensor.cpp).
+void destroy_storage(Storage* s) noexcept;
+
+// Shared ownership of a Storage, like std::shared_ptr<Storage> but with the
+// count inside the record: one allocation instead of two, and copies touch
+// one cache line.
+class StorageRef {
+ public:
+  StorageRef() noexcept = default;
+  explicit StorageRef(Storage* s) noexcept : p_(s) { retain(); }  // takes a new reference
+  StorageRef(const StorageRef& o) noexcept : p_(o.p_) { retain(); }
+  StorageRef(StorageRef&& o) noexcept : p_(o.p_) { o.p_ = nullptr; }
+  StorageRef& operator=(const StorageRef& o) noexcept {
+    StorageRef(o).swap(*this);
+    return *this;
+  }
+  StorageRef& operator=(StorageRef&& o) noexcept {
+    StorageRef(std::move(o)).swap(*this);
+    return *this;
+  }
+  ~StorageRef() { release(); }
+
+  Storage* get() const noexcept { return p_; }
+  Storage* operator->() const noexcept { return p_; }
+  Storage& operator*() const noexcept { return *p_; }
+  explicit operator bool() const noexcept { return p_ != nullptr; }
+  long use_count() const noexcept { return p_ ? static_cast<long>(p_->refs.load(std::memory_order_acquire)) : 0; }
+  void reset() noexcept { StorageRef().swap(*this); }
+  void swap(StorageRef& o) noexcept { std::swap(p_, o.p_); }
+
+ private:
+  void retain() noexcept {
+    if (p_) p_->refs.fetch_add(1, std::memory_order_relaxed);
+  }
+  void release() noexcept {
+    if (p_ && p_->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) destroy_storage(p_);
+  }
+  Storage* p_ = nullptr;
+};
+
 // Allocates 64-byte aligned, uninitialized storage for `nbytes`.
-std::shared_ptr<Storage> allocate_storage(size_t nbytes);
+StorageRef allocate_storage(size_t nbytes);
 // A Storage record without bytes (from_blob fills it in).
-std::shared_ptr<Storage> new_storage_record();
+StorageRef new_storage_record();
 // A fresh TensorImpl (no storage yet), from the small-block free lists.
 std::shared_ptr<TensorImpl> new_tensor_impl();
 
 struct TensorImpl {
-  std::shared_ptr<Storage> storage;
+  StorageRef storage;
   int64_t offset = 0;  // in elements
   Shape shape;
   Dims strides;  // in elements
