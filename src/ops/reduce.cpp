@@ -3,6 +3,7 @@
 //
 // ∂sum(x)/∂x = 1⃗ᵀ (seed 002 §4.4): the VJP of a sum broadcasts the upstream
 // gradient back over the reduced dimensions.
+#include <algorithm>
 #include <array>
 #include <limits>
 
@@ -43,6 +44,20 @@ Shape drop_shape(const Shape& s, const DimMask& m) {
 // keepdim false, with those dims dropped (the same buffer either way).
 Tensor sum_kernel(const Tensor& x, const DimMask& m, bool keepdim = true) {
   const TensorImpl& xi = *x.impl();
+  const int r = xi.shape.size();
+  if (r > 0 && std::all_of(m.begin(), m.begin() + r, [](bool b) { return b; }) && xi.contiguous()) {
+    // everything into one number: one flat loop, accumulated in double
+    Tensor out = make_tensor(keepdim ? Dims::filled(r, 1) : Shape{}, xi.dtype);
+    const int64_t n = numel(xi.shape);
+    dispatch(xi.dtype, [&]<class T>() {
+      const T* a = xi.data<T>();
+      double acc = 0;
+#pragma omp simd reduction(+ : acc)
+      for (int64_t i = 0; i < n; ++i) acc += a[i];
+      *out.impl()->data<T>() = static_cast<T>(acc);
+    });
+    return out;
+  }
   Shape ks = keep_shape(xi.shape, m);
   Tensor out = zeros(keepdim ? ks : drop_shape(xi.shape, m), xi.dtype);
   Dims so = contiguous_strides(ks);
