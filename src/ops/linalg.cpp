@@ -138,27 +138,26 @@ bool differentiable(std::initializer_list<const Tensor*> ts) {
   return false;
 }
 
+// Rows o[i, :] = u[i·us] · v[0:n] (v dense, nothing aliased): the compiler
+// vectorizes the row loop without runtime alias checks.
+template <class T>
+void outer_rows(const T* __restrict u, int64_t us, const T* __restrict v, T* __restrict o, int64_t m, int64_t n) {
+  for (int64_t i = 0; i < m; ++i) {
+    const T ui = u[i * us];
+    T* __restrict row = o + i * n;
+#pragma omp simd
+    for (int64_t j = 0; j < n; ++j) row[j] = ui * v[j];
+  }
+}
+
 // u vᵀ for two vectors, on the buffers (no graph).
 Tensor outer_product(const Tensor& u, const Tensor& v) {
   const TensorImpl& ui = *u.impl();
-  const TensorImpl& vi = *v.impl();
-  const int64_t m = ui.shape[0], n = vi.shape[0];
+  const Tensor vd = v.impl()->strides[0] == 1 ? v : v.detach().contiguous();
+  const int64_t m = ui.shape[0], n = vd.impl()->shape[0];
   Tensor out = make_tensor({m, n}, ui.dtype);
   dispatch(ui.dtype, [&]<class T>() {
-    const T* up = ui.data<T>();
-    const T* vp = vi.data<T>();
-    T* o = out.impl()->data<T>();
-    const int64_t us = ui.strides[0], vs = vi.strides[0];
-    for (int64_t i = 0; i < m; ++i) {
-      const T ui_ = up[i * us];
-      T* row = o + i * n;
-      if (vs == 1) {
-#pragma omp simd
-        for (int64_t j = 0; j < n; ++j) row[j] = ui_ * vp[j];
-      } else {
-        for (int64_t j = 0; j < n; ++j) row[j] = ui_ * vp[j * vs];
-      }
-    }
+    outer_rows<T>(ui.data<T>(), ui.strides[0], vd.impl()->data<T>(), out.impl()->data<T>(), m, n);
   });
   return out;
 }
