@@ -12,8 +12,11 @@
 //   forward_grad      forward + grad({y}, {W, b})
 // Prints "RESULT <variant> <cpu µs> <wall µs>" per iteration (medians of the
 // repetitions; CPU time of the calling thread, and wall time) at the end.
+// --loop=N runs N forward+backward iterations without the benchmark harness
+// (for instruction counts under callgrind).
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -83,7 +86,25 @@ void forward_grad(benchmark::State& state) {
 
 }  // namespace
 
+// --loop=N: N plain forward+backward iterations and nothing else, for counting
+// instructions (valgrind --tool=callgrind; the count per iteration is the
+// difference between --loop=2N and --loop=N, divided by N).
+int loop_only(long n) {
+  Graph g;
+  double acc = 0;
+  for (long i = 0; i < n; ++i) {
+    g.W.zero_grad();
+    g.b.zero_grad();
+    g.forward().backward();
+    acc += g.b.grad().at({0});
+  }
+  std::printf("loop %ld checksum %.6f\n", n, acc);
+  return 0;
+}
+
 int main(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i)
+    if (std::strncmp(argv[i], "--loop=", 7) == 0) return loop_only(std::atol(argv[i] + 7));
   std::vector<char*> args(argv, argv + argc);
   bool reps_given = false;
   for (char* a : args)
