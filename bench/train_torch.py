@@ -4,7 +4,7 @@ Fashion-MNIST from Debian's dataset-fashion-mnist, pixels scaled to [0, 1],
 a fresh torch.randperm shuffle each epoch, F.cross_entropy. Epoch time covers
 the training loop only; test accuracy is measured after each epoch, untimed.
 
-  /usr/bin/python3 bench/train_torch.py --epochs 3 --batch 128 [--threads N] [--lr 1e-3]
+  /usr/bin/python3 bench/train_torch.py --epochs 3 --batch 128 [--threads N] [--lr 1e-3] [--seed S]
 
 Prints one line per epoch and a final line "JSON {...}".
 """
@@ -36,10 +36,11 @@ def main():
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
     if a.threads > 0:
         torch.set_num_threads(a.threads)
-    torch.manual_seed(0)
+    torch.manual_seed(a.seed)
     xtr, ytr = load("train")
     xte, yte = load("t10k")
     model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(), nn.Linear(128, 10))

@@ -116,18 +116,28 @@ Tensor unary_forward(const Op& op, const Tensor& x) {
   return y;
 }
 
+// Note [Outputs in VJPs]: a VJP that reads its op's output y holds y's
+// TensorImpl by plain pointer. Holding y itself would make a cycle (y owns
+// its node, the node would own y), and holding a detached view of it costs a
+// TensorImpl per op. The pointer is safe: the engine only reaches a node
+// through a tensor whose grad_fn it is — a root the caller holds, or an input
+// kept by a consumer node — and grad_fn is set once, when the op records
+// (in-place updates of tensors in a graph are refused). y's values are
+// guarded like any saved value: record() lists y, so an in-place write to it
+// (under NoGradGuard) makes the VJP refuse to run.
+
 // g ⊙ df(x, y) for a diagonal batched gradient g [m, m] and x [m]: only the
 // diagonal is computed (O(m) work and an O(m²) zero fill); the result stays diagonal.
 template <class Op>
-Tensor unary_scale_diag(const Op& op, const Tensor& g, const Tensor& x, const Tensor& y) {
+Tensor unary_scale_diag(const Op& op, const Tensor& g, const Tensor& x, const TensorImpl& yi) {
   const TensorImpl& gi = *g.impl();
   const int64_t m = gi.shape[0];
   Tensor out = zeros(gi.shape, gi.dtype);
   dispatch(gi.dtype, [&]<class T>() {
     const T* gp = gi.data<T>();
     const T* xp = x.impl()->data<T>();
-    const T* yp = y.impl()->data<T>();
-    const int64_t gs = gi.strides[0] + gi.strides[1], xs = x.impl()->strides[0], ys = y.impl()->strides[0];
+    const T* yp = yi.data<T>();
+    const int64_t gs = gi.strides[0] + gi.strides[1], xs = x.impl()->strides[0], ys = yi.strides[0];
     T* o = out.impl()->data<T>();
     for (int64_t i = 0; i < m; ++i) o[i * (m + 1)] = gp[i * gs] * op.template df<T>(xp[i * xs], yp[i * ys]);
   });
@@ -136,23 +146,24 @@ Tensor unary_scale_diag(const Op& op, const Tensor& g, const Tensor& x, const Te
 }
 
 // g ⊙ df(x, y), fused on scalars, or as a differentiable graph under create_graph.
+// yi is the op's output (see Note [Outputs in VJPs]).
 template <class Op>
-Tensor unary_scale(const Op& op, const Tensor& g, const Tensor& x, const Tensor& y) {
+Tensor unary_scale(const Op& op, const Tensor& g, const Tensor& x, const TensorImpl& yi) {
   if ((is_grad_enabled() && (g.requires_grad() || x.requires_grad())) || live_tangent(g) || live_tangent(x))
     return g * op.df(x, unary_apply(op, x));  // recompute y inside the graph (and its tangent)
   const TensorImpl& gi = *g.impl();
   const TensorImpl& xi = *x.impl();
   if (gi.diag_batch && gi.shape.size() == 2 && xi.shape.size() == 1 && gi.shape[0] == gi.shape[1] &&
       xi.shape[0] == gi.shape[0])
-    return unary_scale_diag(op, g, x, y);
+    return unary_scale_diag(op, g, x, yi);
   Tensor out = make_tensor(gi.shape, gi.dtype);
   // g may carry leading batch dims (batched reverse) or directions (forward mode)
   const bool same = xi.shape == gi.shape;
   Dims sx = same ? xi.strides : broadcast_strides(xi, gi.shape);
-  Dims sy = same ? y.impl()->strides : broadcast_strides(*y.impl(), gi.shape);
+  Dims sy = same ? yi.strides : broadcast_strides(yi, gi.shape);
   dispatch(gi.dtype, [&]<class T>() {
     kernels::map3<T, heavy_df<Op>>(gi.shape, out.impl()->data<T>(), gi.data<T>(), gi.strides, xi.data<T>(), sx,
-                                   y.impl()->data<T>(), sy,
+                                   yi.data<T>(), sy,
                                    [&op](T gv, T xv, T yv) { return gv * op.template df<T>(xv, yv); });
   });
   return out;
@@ -163,12 +174,12 @@ Tensor unary_apply(const Op& op, const Tensor& x) {
   check_defined(x, op.name);
   Tensor y = unary_forward(op, x);
   // ẏ = ẋ ⊙ df(x, y): the same diagonal as the VJP
-  jvp_rule(y, {&x}, op.name, [&] { return unary_scale(op, tangent_of(x), x, y); }, true);
+  jvp_rule(y, {&x}, op.name, [&] { return unary_scale(op, tangent_of(x), x, *y.impl()); }, true);
   if (should_record({&x})) {
     record(
         y, op.name, {&x},
-        [op, x, y = y.detach()](const Tensor& g, const VjpCtx& ctx) {
-          ctx.set(0, unary_scale(op, g, x, y));
+        [op, x, yi = y.impl()](const Tensor& g, const VjpCtx& ctx) {
+          ctx.set(0, unary_scale(op, g, x, *yi));  // Note [Outputs in VJPs]
         },
         {&x, &y});  // df may read y: changing either in place invalidates the VJP
   }
@@ -196,8 +207,8 @@ Tensor binary_forward(const Op& op, const Tensor& a, const Tensor& b) {
 }
 
 template <class Op, bool WrtA>
-Tensor binary_scale(const Op& op, const Tensor& g, const Tensor& a, const Tensor& b, const Tensor& y) {
-  const int nb = batch_dims(g, y.dim());
+Tensor binary_scale(const Op& op, const Tensor& g, const Tensor& a, const Tensor& b, const TensorImpl& yi) {
+  const int nb = batch_dims(g, yi.shape.size());
   const Shape& target = WrtA ? a.shape() : b.shape();
   if ((is_grad_enabled() && (g.requires_grad() || a.requires_grad() || b.requires_grad())) || live_tangent(g) ||
       live_tangent(a) || live_tangent(b)) {
@@ -207,11 +218,11 @@ Tensor binary_scale(const Op& op, const Tensor& g, const Tensor& a, const Tensor
   const TensorImpl& gi = *g.impl();
   Tensor out = make_tensor(gi.shape, gi.dtype);
   Dims sa = broadcast_strides(*a.impl(), gi.shape), sb = broadcast_strides(*b.impl(), gi.shape);
-  Dims sy = nb == 0 ? y.impl()->strides : broadcast_strides(*y.impl(), gi.shape);
+  Dims sy = nb == 0 ? yi.strides : broadcast_strides(yi, gi.shape);
   dispatch(gi.dtype, [&]<class T>() {
     const T* ap = a.impl()->data<T>();
     const T* bp = b.impl()->data<T>();
-    const T* yp = y.impl()->data<T>();
+    const T* yp = yi.data<T>();
     T* op_out = out.impl()->data<T>();
     // Iterate g, a, b, y together: a 4-operand run over the output shape.
     std::array<Dims, 5> st{contiguous_strides(gi.shape), gi.strides, sa, sb, sy};
@@ -245,9 +256,9 @@ Tensor binary_apply(const Op& op, const Tensor& a, const Tensor& b) {
   if (should_record({&a, &b})) {
     record(
         y, op.name, {&a, &b},
-        [op, a, b, y = y.detach()](const Tensor& g, const VjpCtx& ctx) {
-          if (ctx.need(0)) ctx.set(0, binary_scale<Op, true>(op, g, a, b, y));
-          if (ctx.need(1)) ctx.set(1, binary_scale<Op, false>(op, g, a, b, y));
+        [op, a, b, yi = y.impl()](const Tensor& g, const VjpCtx& ctx) {  // Note [Outputs in VJPs]
+          if (ctx.need(0)) ctx.set(0, binary_scale<Op, true>(op, g, a, b, *yi));
+          if (ctx.need(1)) ctx.set(1, binary_scale<Op, false>(op, g, a, b, *yi));
         },
         {&a, &b, &y});
   }
