@@ -8,7 +8,7 @@ y = sum(tanh(W x + b)), W 16x16, b and x of size 16, float32. Variants (same nam
   forward_grad      forward + torch.autograd.grad(y, (W, b))
 Each variant: warm-up, then `reps` chunks of `iters` iterations; prints
 "RESULT <variant> <cpu us> <wall us>" per iteration, the medians over chunks (CPU time of this
-thread, and wall time).
+thread, and wall time), and "RESULT_MIN ..." with the fastest chunk.
 
 Run with Debian's interpreter: /usr/bin/python3 bench/overhead_torch.py [iters=20000] [reps=5]
 """
@@ -29,7 +29,7 @@ def measure(fn, iters, reps):
             fn()
         cpu.append((time.thread_time() - c0) / iters * 1e6)
         wall.append((time.perf_counter() - w0) / iters * 1e6)
-    return statistics.median(cpu), statistics.median(wall)
+    return statistics.median(cpu), statistics.median(wall), min(cpu), min(wall)
 
 
 def main():
@@ -65,8 +65,9 @@ def main():
           f"{reps} chunks x {iters} iterations")
     for name, fn in [("forward_nograd", forward_nograd), ("forward_record", forward),
                      ("forward_backward", forward_backward), ("forward_grad", forward_grad)]:
-        cpu, wall = measure(fn, iters, reps)
+        cpu, wall, cpu_min, wall_min = measure(fn, iters, reps)
         print(f"RESULT {name} {cpu:.3f} {wall:.3f}", flush=True)
+        print(f"RESULT_MIN {name} {cpu_min:.3f} {wall_min:.3f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 // A Google Benchmark reporter that prints the usual console output and keeps,
 // per benchmark name (as registered, without the /real_time suffix), the median over repetitions (the single run when there
 // is one repetition) of the real time per iteration and of every counter, so
-// that a program can print ratios between benchmarks after the run.
+// that a program can print ratios between benchmarks after the run; and the
+// fastest repetition where the benchmark computes a "min" statistic.
 #pragma once
 
 #include <benchmark/benchmark.h>
@@ -25,8 +26,9 @@ class SummaryReporter : public benchmark::ConsoleReporter {
       if (r.error_occurred) continue;
       bool single = r.run_type == Run::RT_Iteration && r.repetitions <= 1;
       bool median = r.run_type == Run::RT_Aggregate && r.aggregate_name == "median";
-      if (!single && !median) continue;
-      Result& out = results_[r.run_name.function_name];
+      bool min = r.run_type == Run::RT_Aggregate && r.aggregate_name == "min";
+      if (!single && !median && !min) continue;
+      Result& out = (min ? mins_ : results_)[r.run_name.function_name];
       out.real_ns = r.GetAdjustedRealTime() * to_ns(r.time_unit);
       out.cpu_ns = r.GetAdjustedCPUTime() * to_ns(r.time_unit);
       for (const auto& [k, c] : r.counters) out.counters[k] = c.value;
@@ -36,6 +38,12 @@ class SummaryReporter : public benchmark::ConsoleReporter {
   const Result* find(const std::string& name) const {
     auto it = results_.find(name);
     return it == results_.end() ? nullptr : &it->second;
+  }
+  // The fastest repetition, for benchmarks registered with a "min" statistic
+  // (ComputeStatistics("min", ...)); null otherwise.
+  const Result* find_min(const std::string& name) const {
+    auto it = mins_.find(name);
+    return it == mins_.end() ? nullptr : &it->second;
   }
 
  private:
@@ -49,6 +57,7 @@ class SummaryReporter : public benchmark::ConsoleReporter {
     return 1.0;
   }
   std::map<std::string, Result> results_;
+  std::map<std::string, Result> mins_;
 };
 
 }  // namespace nabla::bench
