@@ -41,14 +41,6 @@ int coalesce(Dims& shape, std::array<Dims, N>& strides) {
   return shape.size();
 }
 
-// Calls body(ptrs, inner_strides, inner_n) once per innermost run, with ptrs
-// pointing at the run's first element of each operand. Operand 0 is usually
-// the output. `ptrs` holds typed base pointers.
-// Runs of `parallel_min` elements or more are split over the helper pool
-// (parallel.hpp): worth it for compute-bound bodies (exp, tanh, …), which
-// nearly halve; memory-bound ones (add, relu) gain little on L3-resident data
-// and can lose the helper's wake-up time, so the drivers split only where the
-// caller says the work is heavy.
 // True when every operand is laid out densely in row-major order over `shape`
 // (extent-1 dims may have any stride).
 template <size_t N>
@@ -63,22 +55,35 @@ bool all_dense(const Dims& shape, const std::array<Dims, N>& strides) {
   return true;
 }
 
+// Calls body(ptrs, inner_strides, inner_n) once per innermost run, with ptrs
+// pointing at the run's first element of each operand. Operand 0 is usually
+// the output. `ptrs` holds typed base pointers.
+// Runs of `parallel_min` elements or more are split over the helper pool
+// (parallel.hpp): worth it for compute-bound bodies (exp, tanh, …), which
+// nearly halve; memory-bound ones (add, relu) gain little on L3-resident data
+// and can lose the helper's wake-up time, so the drivers split only where the
+// caller says the work is heavy.
 template <class T, size_t N, class Body>
 void for_each_run(const Dims& shape_in, const std::array<Dims, N>& strides_in, std::array<T*, N> base, Body&& body,
                   int64_t parallel_min = kNoParallel) {
-  if (all_dense(shape_in, strides_in)) {  // the common case: one flat run, nothing to coalesce
-    const int64_t n = numel(shape_in);
+  // One run of n elements with strides st, split over the pool when long
+  // enough, except where operand 0 (the output) is written through stride 0:
+  // that is a reduction, which stays in one thread and in order.
+  auto flat = [&](int64_t n, const std::array<int64_t, N>& st) {
+    if (n >= parallel_min && st[0] != 0) {
+      parallel_elements(n, [&](int64_t lo, int64_t hi) {
+        std::array<T*, N> p = base;
+        for (size_t k = 0; k < N; ++k) p[k] += lo * st[k];
+        body(p, st, hi - lo);
+      });
+    } else {
+      body(base, st, n);
+    }
+  };
+  if (all_dense(shape_in, strides_in)) {  // the common case: nothing to coalesce
     std::array<int64_t, N> unit;
     unit.fill(1);
-    if (n >= parallel_min && n > 0) {
-      parallel_for(n, kParallelElements / 2, 16, [&](int64_t lo, int64_t hi) {
-        std::array<T*, N> p = base;
-        for (size_t k = 0; k < N; ++k) p[k] += lo;
-        body(p, unit, hi - lo);
-      });
-      return;
-    }
-    body(base, unit, n);
+    flat(numel(shape_in), unit);
     return;
   }
   Dims shape = shape_in;
@@ -94,17 +99,7 @@ void for_each_run(const Dims& shape_in, const std::array<Dims, N>& strides_in, s
   for (size_t k = 0; k < N; ++k) inner_st[k] = strides[k][inner];
   const int64_t n = shape[inner];
   if (rank == 1) {
-    // Split only where operand 0 (the output) is written at distinct places:
-    // a stride-0 output is a reduction, which stays in one thread and in order.
-    if (n >= parallel_min && inner_st[0] != 0) {  // split the run (edges on whole vectors)
-      parallel_for(n, kParallelElements / 2, 16, [&](int64_t lo, int64_t hi) {
-        std::array<T*, N> p = base;
-        for (size_t k = 0; k < N; ++k) p[k] += lo * inner_st[k];
-        body(p, inner_st, hi - lo);
-      });
-      return;
-    }
-    body(base, inner_st, n);
+    flat(n, inner_st);
     return;
   }
   if (rank == 2 && shape[0] * n >= parallel_min && strides[0][0] != 0) {  // split the rows

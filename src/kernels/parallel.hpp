@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <functional>
+#include <utility>
 
 #include "gemm.hpp"
 
@@ -49,5 +50,12 @@ void parallel_for(int64_t n, int64_t grain, int64_t align, F&& fn) {
 // than it saves. kNoParallel: never split.
 inline constexpr int64_t kParallelElements = int64_t{1} << 17;
 inline constexpr int64_t kNoParallel = INT64_MAX;
+
+// parallel_for over n elements of an element-wise run: ranges of at least half
+// of kParallelElements, edges on whole 16-element vectors.
+template <class F>
+void parallel_elements(int64_t n, F&& fn) {
+  parallel_for(n, kParallelElements / 2, 16, std::forward<F>(fn));
+}
 
 }  // namespace nabla::kernels

@@ -9,18 +9,20 @@
 namespace nabla {
 namespace {
 
-// A 2-d matrix as BLAS sees it: base pointer, transpose flag, leading dimension.
+// A 2-d matrix as BLAS sees it: the tensor whose buffer to pass (t itself, or
+// a contiguous copy of it), transpose flag, leading dimension.
 struct GemmArg {
-  Tensor holder;  // keeps a contiguous copy alive when one was needed
+  Tensor t;
   bool trans = false;
   int64_t ld = 1;
 };
 
-// rows×cols view with element strides (rs, cs) → BLAS operand.
+// rows×cols view of t with element strides (rs, cs) → BLAS operand; a
+// contiguous copy when the layout is neither row- nor column-major.
 GemmArg gemm_arg(const Tensor& t, int64_t rows, int64_t cols, int64_t rs, int64_t cs) {
   if (cs == 1 && (rows <= 1 || rs >= std::max<int64_t>(cols, 1))) return {t, false, rows <= 1 ? std::max<int64_t>(cols, 1) : rs};
   if (rs == 1 && (cols <= 1 || cs >= std::max<int64_t>(rows, 1))) return {t, true, cols <= 1 ? std::max<int64_t>(rows, 1) : cs};
-  return {Tensor(), false, 0};  // needs a copy
+  return {t.detach().contiguous(), false, std::max<int64_t>(cols, 1)};
 }
 
 // C[b] = A[b] · B[b] for 3-d operands (batch stride 0 broadcasts).
@@ -30,15 +32,8 @@ void batched_gemm(const Tensor& a, const Tensor& b, Tensor& c) {
   int64_t batch = c.shape()[0], M = c.shape()[1], N = c.shape()[2], K = ai.shape[2];
   GemmArg ga = gemm_arg(a, M, K, ai.strides[1], ai.strides[2]);
   GemmArg gb = gemm_arg(b, K, N, bi.strides[1], bi.strides[2]);
-  Tensor ac = a, bc = b;
-  if (!ga.holder.defined()) {
-    ac = a.contiguous();
-    ga = {ac, false, std::max<int64_t>(K, 1)};
-  }
-  if (!gb.holder.defined()) {
-    bc = b.contiguous();
-    gb = {bc, false, std::max<int64_t>(N, 1)};
-  }
+  const Tensor& ac = ga.t;
+  const Tensor& bc = gb.t;
   int64_t sa = ai.shape[0] == 1 ? 0 : ac.impl()->strides[0];
   int64_t sb = bi.shape[0] == 1 ? 0 : bc.impl()->strides[0];
   if (M == 0 || N == 0) return;
@@ -71,17 +66,8 @@ Tensor matmul_2d(const Tensor& a, const Tensor& b) {
   const int64_t brs = bi.strides[0], bcs = rb == 1 ? 0 : bi.strides[1];
   GemmArg ga = gemm_arg(a, M, K, ars, acs);
   GemmArg gb = gemm_arg(b, K, N, brs, bcs);
-  Tensor ac = a, bc = b;
-  if (!ga.holder.defined()) {
-    ac = a.detach().contiguous();
-    ga = {ac, false, std::max<int64_t>(K, 1)};
-  }
-  if (!gb.holder.defined()) {
-    bc = b.detach().contiguous();
-    gb = {bc, false, std::max<int64_t>(N, 1)};
-  }
   dispatch(ai.dtype, [&]<class T>() {
-    kernels::gemm<T>(ga.trans, gb.trans, M, N, K, T(1), ac.impl()->data<T>(), ga.ld, bc.impl()->data<T>(), gb.ld,
+    kernels::gemm<T>(ga.trans, gb.trans, M, N, K, T(1), ga.t.impl()->data<T>(), ga.ld, gb.t.impl()->data<T>(), gb.ld,
                      T(0), c.impl()->data<T>(), std::max<int64_t>(N, 1));
   });
   return c;
@@ -129,14 +115,6 @@ Tensor matmul_forward(const Tensor& a, const Tensor& b) {
 }
 
 Tensor mT(const Tensor& t) { return t.dim() < 2 ? t : t.transpose(-2, -1); }
-
-// Must a VJP built from these tensors itself be differentiable (create_graph,
-// or tangents flowing through it in forward-over-reverse)?
-bool differentiable(std::initializer_list<const Tensor*> ts) {
-  for (const Tensor* t : ts)
-    if ((is_grad_enabled() && t->requires_grad()) || live_tangent(*t)) return true;
-  return false;
-}
 
 // Rows o[i, :] = u[i·us] · v[0:n] (v dense, nothing aliased): the compiler
 // vectorizes the row loop without runtime alias checks.

@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <concepts>
+#include <initializer_list>
 
 #include "../autodiff/forward.hpp"
 #include "../autodiff/node.hpp"
@@ -84,6 +85,15 @@ Tensor sum_to_batched(const Tensor& x, const Shape& shape, int nb);
 // Refuses in-place writes that autograd could not follow.
 void check_inplace(const Tensor& t, const char* op);
 
+// Must a VJP built from these tensors itself be differentiable (create_graph,
+// or tangents flowing through it in forward-over-reverse)? If not, it may run
+// fused kernels on the buffers.
+inline bool differentiable(std::initializer_list<const Tensor*> ts) {
+  for (const Tensor* t : ts)
+    if ((is_grad_enabled() && t->requires_grad()) || live_tangent(*t)) return true;
+  return false;
+}
+
 // ---- generic element-wise drivers -----------------------------------------------
 template <class Op>
 Tensor unary_apply(const Op& op, const Tensor& x);
@@ -149,8 +159,7 @@ Tensor unary_scale_diag(const Op& op, const Tensor& g, const Tensor& x, const Te
 // yi is the op's output (see Note [Outputs in VJPs]).
 template <class Op>
 Tensor unary_scale(const Op& op, const Tensor& g, const Tensor& x, const TensorImpl& yi) {
-  if ((is_grad_enabled() && (g.requires_grad() || x.requires_grad())) || live_tangent(g) || live_tangent(x))
-    return g * op.df(x, unary_apply(op, x));  // recompute y inside the graph (and its tangent)
+  if (differentiable({&g, &x})) return g * op.df(x, unary_apply(op, x));  // recompute y in the graph (and its tangent)
   const TensorImpl& gi = *g.impl();
   const TensorImpl& xi = *x.impl();
   if (gi.diag_batch && gi.shape.size() == 2 && xi.shape.size() == 1 && gi.shape[0] == gi.shape[1] &&
@@ -210,8 +219,7 @@ template <class Op, bool WrtA>
 Tensor binary_scale(const Op& op, const Tensor& g, const Tensor& a, const Tensor& b, const TensorImpl& yi) {
   const int nb = batch_dims(g, yi.shape.size());
   const Shape& target = WrtA ? a.shape() : b.shape();
-  if ((is_grad_enabled() && (g.requires_grad() || a.requires_grad() || b.requires_grad())) || live_tangent(g) ||
-      live_tangent(a) || live_tangent(b)) {
+  if (differentiable({&g, &a, &b})) {
     Tensor yr = binary_apply(op, a, b);
     return sum_to_batched(g * (WrtA ? op.da(a, b, yr) : op.db(a, b, yr)), target, nb);
   }

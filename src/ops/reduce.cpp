@@ -40,22 +40,25 @@ Shape drop_shape(const Shape& s, const DimMask& m) {
   return k;
 }
 
+// Σ a[0:n], accumulated in double.
+template <class T>
+double sum_dense(const T* a, int64_t n) {
+  double acc = 0;
+#pragma omp simd reduction(+ : acc)
+  for (int64_t i = 0; i < n; ++i) acc += a[i];
+  return acc;
+}
+
 // out = Σ over the masked dims of x, contiguous, in the keepdim shape or, with
 // keepdim false, with those dims dropped (the same buffer either way).
 Tensor sum_kernel(const Tensor& x, const DimMask& m, bool keepdim = true) {
   const TensorImpl& xi = *x.impl();
   const int r = xi.shape.size();
   if (r > 0 && std::all_of(m.begin(), m.begin() + r, [](bool b) { return b; }) && xi.contiguous()) {
-    // everything into one number: one flat loop, accumulated in double
+    // everything into one number: one flat loop
     Tensor out = make_tensor(keepdim ? Dims::filled(r, 1) : Shape{}, xi.dtype);
     const int64_t n = numel(xi.shape);
-    dispatch(xi.dtype, [&]<class T>() {
-      const T* a = xi.data<T>();
-      double acc = 0;
-#pragma omp simd reduction(+ : acc)
-      for (int64_t i = 0; i < n; ++i) acc += a[i];
-      *out.impl()->data<T>() = static_cast<T>(acc);
-    });
+    dispatch(xi.dtype, [&]<class T>() { *out.impl()->data<T>() = static_cast<T>(sum_dense(xi.data<T>(), n)); });
     return out;
   }
   Shape ks = keep_shape(xi.shape, m);
@@ -73,8 +76,7 @@ Tensor sum_kernel(const Tensor& x, const DimMask& m, bool keepdim = true) {
                                     // A run that folds into one output: accumulate in double.
                                     double acc = 0;
                                     if (s[1] == 1) {
-#pragma omp simd reduction(+ : acc)
-                                      for (int64_t i = 0; i < n; ++i) acc += a[i];
+                                      acc = sum_dense(a, n);
                                     } else {
                                       for (int64_t i = 0; i < n; ++i) acc += a[i * s[1]];
                                     }
@@ -192,11 +194,9 @@ Tensor sum(const Tensor& x, const Dims& dims, bool keepdim) {
     record(out, "sum", {&x}, [shape = x.shape(), ks = keep_shape(x.shape(), m), r = out.dim()](const Tensor& g,
                                                                                                const VjpCtx& ctx) {
       const int nb = batch_dims(g, r);
-      if (nb == 0 && g.dim() == 0 && !is_grad_enabled() && !live_tangent(g)) {  // a full sum: a stride-0 view
-        ctx.set(0, make_view(g, shape, Dims::filled(shape.size(), 0), g.storage_offset()));
-        return;
-      }
-      ctx.set(0, expand(reshape(g, batched_shape(g, nb, ks)), batched_shape(g, nb, shape)));
+      // a full sum's gradient is a scalar, which expand broadcasts as it is
+      const Tensor gk = nb == 0 && g.dim() == 0 ? g : reshape(g, batched_shape(g, nb, ks));
+      ctx.set(0, expand(gk, batched_shape(g, nb, shape)));
     });
   // ẏ = Σ ẋ over the same dims (shifted past the direction axis)
   jvp_rule(out, {&x}, "sum", [&] {

@@ -101,7 +101,7 @@ void SGD::step() {
       T* pp = p.impl()->data<T>();
       const T* gp = g.impl()->data<T>();
       T* bp = buf ? buf->impl()->data<T>() : nullptr;
-      kernels::parallel_for(p.numel(), kernels::kParallelElements / 2, 16, [&](int64_t lo, int64_t hi) {
+      kernels::parallel_elements(p.numel(), [&](int64_t lo, int64_t hi) {
         kernels::sgd_step<T>(pp + lo, gp + lo, bp ? bp + lo : nullptr, hi - lo, lr_, o_.momentum, o_.dampening,
                              o_.weight_decay, o_.nesterov, first);
       });
@@ -134,7 +134,7 @@ void Adam::step() {
       const T* gp = g.impl()->data<T>();
       T* mp = m.impl()->data<T>();
       T* vp = v.impl()->data<T>();
-      kernels::parallel_for(p.numel(), kernels::kParallelElements / 2, 16, [&](int64_t lo, int64_t hi) {
+      kernels::parallel_elements(p.numel(), [&](int64_t lo, int64_t hi) {
         kernels::adam_step<T>(pp + lo, gp + lo, mp + lo, vp + lo, hi - lo, lr_, o_.beta1, o_.beta2, o_.eps,
                               o_.weight_decay, decoupled_, steps_);
       });
