@@ -40,12 +40,16 @@ class Pool {
       current_ = job;
       active_ = threads - 1;
     }
-    epoch_.fetch_add(1, std::memory_order_release);
-    epoch_.notify_all();
+    // Note [Spinning helpers]: a spinning helper sees the new epoch without a
+    // system call; only sleeping ones need the futex wake.
+    epoch_.fetch_add(1);
+    if (sleeping_.load() > 0) epoch_.notify_all();
     work(*job);
-    for (int d = job->done.load(std::memory_order_acquire); d < blocks;
-         d = job->done.load(std::memory_order_acquire))
-      job->done.wait(d, std::memory_order_acquire);
+    for (int i = 0; i < kSpinPauses && job->done.load(std::memory_order_acquire) < blocks; ++i) pause();
+    if (job->done.load(std::memory_order_acquire) < blocks) {
+      job->waiting.store(true);
+      for (int d = job->done.load(); d < blocks; d = job->done.load()) job->done.wait(d);
+    }
     {
       std::lock_guard<std::mutex> lk(mu_);
       current_.reset();
@@ -54,12 +58,27 @@ class Pool {
     return true;
   }
 
+  void park() { park_.fetch_add(1, std::memory_order_relaxed); }
+
  private:
+  // Note [Spinning helpers]: on a virtual machine a futex wake of a sleeping
+  // thread goes through the hypervisor (its vCPU halted) and takes tens of
+  // µs; a training step at batch 32 hands out some ten jobs, a few hundred µs
+  // apart at most. So after each job a helper polls for the next one for
+  // about kSpinPauses pause instructions (some 50–100 µs) before it sleeps,
+  // and the caller polls for the last block likewise. park() sends spinning
+  // helpers to sleep at once: before a multi-threaded OpenBLAS call, whose
+  // own threads need the cores (the thread trap of two pools spinning
+  // against each other).
+  static constexpr int kSpinPauses = 4000;
+  static void pause() { __builtin_ia32_pause(); }
+
   struct Job {
     Job(const std::function<void(int)>* f, int b) : fn(f), blocks(b) {}
     const std::function<void(int)>* fn;
     const int blocks;
     std::atomic<int> next{0}, done{0};
+    std::atomic<bool> waiting{false};  // the caller sleeps on `done`
   };
 
   static void work(Job& job) {
@@ -67,14 +86,23 @@ class Pool {
       int b = job.next.fetch_add(1, std::memory_order_acq_rel);
       if (b >= job.blocks) return;
       (*job.fn)(b);
-      if (job.done.fetch_add(1, std::memory_order_acq_rel) + 1 == job.blocks) job.done.notify_all();
+      if (job.done.fetch_add(1) + 1 == job.blocks && job.waiting.load()) job.done.notify_all();
     }
   }
 
   void helper_loop(int id) {
     unsigned seen = 0;
     for (;;) {
-      epoch_.wait(seen, std::memory_order_acquire);
+      const unsigned parked = park_.load(std::memory_order_relaxed);
+      for (int i = 0; i < kSpinPauses; ++i) {
+        if (epoch_.load(std::memory_order_acquire) != seen || park_.load(std::memory_order_relaxed) != parked) break;
+        pause();
+      }
+      if (epoch_.load() == seen) {
+        sleeping_.fetch_add(1);
+        epoch_.wait(seen);
+        sleeping_.fetch_sub(1);
+      }
       seen = epoch_.load(std::memory_order_acquire);
       std::shared_ptr<Job> job;
       {
@@ -93,6 +121,8 @@ class Pool {
   bool stop_ = false;
   std::atomic<bool> busy_{false};
   std::atomic<unsigned> epoch_{0};
+  std::atomic<unsigned> park_{0};
+  std::atomic<int> sleeping_{0};
 };
 
 Pool& pool() {
@@ -101,6 +131,8 @@ Pool& pool() {
 }
 
 }  // namespace
+
+void park_helpers() { pool().park(); }
 
 void run_blocks(int threads, int blocks, const std::function<void(int)>& fn) {
   if (threads <= 1 || blocks <= 1 || !pool().run(threads, blocks, fn))

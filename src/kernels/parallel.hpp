@@ -19,6 +19,11 @@ namespace nabla::kernels {
 // block itself.
 void run_blocks(int threads, int blocks, const std::function<void(int)>& fn);
 
+// Helpers that are polling for their next block go to sleep now (Note
+// [Spinning helpers] in parallel.cpp): called before work on another
+// library's threads.
+void park_helpers();
+
 // fn(lo, hi) over [0, n) in contiguous ranges of at least `grain` indices
 // (edges on multiples of `align`), on the configured threads; inline when
 // there is only one thread or too little work. fn may run concurrently on

@@ -9,6 +9,8 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -162,6 +164,44 @@ TEST(GemmThreads, SetAndGet) {
   EXPECT_GE(get_num_threads(), 1);
   set_num_threads(saved);
   EXPECT_EQ(get_num_threads(), saved);
+}
+
+TEST(GemmThreads, ShardsRunSerialKernelsConcurrently) {
+  // run_shards: every shard runs, with single-threaded kernels inside (GEMM
+  // through OpenBLAS or Eigen alike, called from both threads at once), and
+  // the thread count is back afterwards.
+  const int saved = get_num_threads();
+  set_num_threads(2);
+  std::vector<int> inner(4, -1);
+  std::vector<double> err(4, 1.0);
+  run_shards(4, [&](int s) {
+    inner[static_cast<size_t>(s)] = get_num_threads();
+    err[static_cast<size_t>(s)] = run_case<float>({bool(s & 1), bool(s & 2), 300, 200 + s, 250, 1, 1.0, 0.0});
+  });
+  for (int s = 0; s < 4; ++s) {
+    EXPECT_EQ(inner[static_cast<size_t>(s)], 1) << "shard " << s;
+    EXPECT_LT(err[static_cast<size_t>(s)], 1e-6) << "shard " << s;
+  }
+  EXPECT_EQ(get_num_threads(), 2);
+  set_num_threads(saved);
+}
+
+TEST(GemmThreads, ShardExceptionsReachTheCaller) {
+  const int saved = get_num_threads();
+  set_num_threads(2);
+  std::vector<int> ran(3, 0);
+  try {
+    run_shards(3, [&](int s) {
+      ran[static_cast<size_t>(s)] = 1;
+      if (s >= 1) throw std::runtime_error("shard " + std::to_string(s));
+    });
+    ADD_FAILURE() << "no exception";
+  } catch (const std::runtime_error& e) {
+    EXPECT_STREQ(e.what(), "shard 1");  // the lowest failing shard's
+  }
+  EXPECT_EQ(ran, std::vector<int>({1, 1, 1}));  // the others still ran
+  EXPECT_EQ(get_num_threads(), 2);
+  set_num_threads(saved);
 }
 
 }  // namespace

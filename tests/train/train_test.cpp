@@ -8,6 +8,7 @@
 #include <iterator>
 
 #include "nabla/nabla.hpp"
+#include "kernels/gemm.hpp"
 #include "nabla/train.hpp"
 
 using namespace nabla;
@@ -83,6 +84,37 @@ TEST_F(TrainFixture, SeededRunRepeatsBitForBit) {
   auto a = train::Trainer(config()).fit();
   auto b = train::Trainer(config()).fit();
   for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i].train_loss, b[i].train_loss);
+}
+
+TEST_F(TrainFixture, DataParallelStepsMatchOneThread) {
+  // With two threads a step splits its batch over them (Note [Data-parallel
+  // steps]); the result is the one-thread step's, up to float rounding.
+  const int saved = kernels::get_num_threads();
+  train::Config c = config();
+  c.epochs = 2;
+  c.batch_size = 128;  // two shards of 64 rows; the last batch (104 rows) stays whole
+  c.threads = 1;
+  train::Trainer one(c);
+  auto h1 = one.fit();
+  c.threads = 2;
+  train::Trainer two(c);
+  auto h2 = two.fit();
+  train::set_threads(saved);
+  ASSERT_EQ(h1.size(), h2.size());
+  for (size_t i = 0; i < h1.size(); ++i) {
+    EXPECT_NEAR(h2[i].train_loss, h1[i].train_loss, 1e-5 * h1[i].train_loss) << "epoch " << i + 1;
+    EXPECT_EQ(h2[i].validation_accuracy, h1[i].validation_accuracy) << "epoch " << i + 1;
+  }
+  auto p1 = one.model().parameters(), p2 = two.model().parameters();
+  for (size_t i = 0; i < p1.size(); ++i) {
+    double worst = max(abs(p1[i] - p2[i])).item();
+    EXPECT_LT(worst, 1e-4) << "parameter " << i;
+  }
+  // Two threads repeat themselves bit for bit.
+  train::Trainer again(c);
+  auto h3 = again.fit();
+  train::set_threads(saved);
+  for (size_t i = 0; i < h2.size(); ++i) EXPECT_EQ(h3[i].train_loss, h2[i].train_loss);
 }
 
 TEST_F(TrainFixture, ResumeMatchesUninterruptedRun) {
