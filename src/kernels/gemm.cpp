@@ -7,9 +7,10 @@
 // C is cut into as many blocks as threads (rows or columns, whichever makes
 // the threads re-pack the smaller operand) and a helper pool of our own
 // (parallel.cpp) runs the blocks; the caller works on blocks too, and takes over any block no
-// helper has started, so a descheduled helper never stalls it. Helpers sleep
-// on a futex (std::atomic::wait) between calls: no two pools spin against each
-// other. Block boundaries depend only on the shape and the thread count, so a
+// helper has started, so a descheduled helper never stalls it. Helpers poll
+// for the next job briefly, then sleep on a futex (Note [Spinning helpers]);
+// they are sent to sleep before a multi-threaded OpenBLAS call, so that no two
+// pools spin against each other. Block boundaries depend only on the shape and the thread count, so a
 // run repeats bit for bit on the same machine and thread count.
 #include "gemm.hpp"
 
@@ -53,8 +54,11 @@ namespace {
 //     float64 81 vs 53 on the same MLP shape, 128×10×128 ("A·Bᵀ") 100 vs 87;
 //     N = 10 with op(A) = Aᵀ is the one loss (128×128×10 TN: 46 vs 62; float64
 //     36 vs 36). Two threads: Eigen on two threads 272–321 vs OpenBLAS 196–215
-//     on the MLP shapes, 331 vs 229 at 1024². So: Eigen, block-parallel on
-//     our pool when threads > 1, except Aᵀ·B with N < 16.
+//     on the MLP shapes, 331 vs 229 at 1024². On Zen 4 (same pinning): Eigen
+//     1.3–1.4× OpenBLAS on the MLP shapes in both precisions, and with N = 10
+//     and op(A) = Aᵀ OpenBLAS ahead in float32 (TN 55 vs 39, TT 49 vs 42) but
+//     not in float64 (31 vs 29, 32 vs 28 for Eigen). So: Eigen, block-parallel
+//     on our pool when threads > 1, except float32 Aᵀ·op(B) with N < 16.
 // (b) Same width (AVX2 both: a CPU or VM without AVX-512). One thread,
 //     OpenBLAS vs Eigen: 128×784×256 76 vs 51, 784×128×256 72 vs 55,
 //     128×256×128 72 vs 53, 1024² 75 vs 49, float64 33 vs 21 — OpenBLAS's
@@ -105,11 +109,11 @@ const Policy& policy() {
   return p;
 }
 
-Backend choose(bool ta, bool tb, int64_t M, int64_t N, int64_t K) {
+Backend choose(bool f32, bool ta, bool tb, int64_t M, int64_t N, int64_t K) {
   const Policy& p = policy();
   if (p.mode == Mode::openblas) return Backend::openblas;
   if (p.mode == Mode::eigen) return Backend::eigen;
-  if (p.eigen_wider) return ta && !tb && N < 16 ? Backend::openblas : Backend::eigen;
+  if (p.eigen_wider) return f32 && ta && N < 16 ? Backend::openblas : Backend::eigen;
   return K <= 16 || M * N * K <= 8192 ? Backend::eigen : Backend::openblas;
 }
 
@@ -245,7 +249,7 @@ void gemm_impl(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const
     return;
   }
   const int threads = threads_now();
-  if (choose(ta, tb, M, N, K) == Backend::eigen) {
+  if (choose(std::is_same_v<T, float>, ta, tb, M, N, K) == Backend::eigen) {
     eigen_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threads);
     return;
   }
