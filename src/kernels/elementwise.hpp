@@ -59,10 +59,10 @@ bool all_dense(const Dims& shape, const std::array<Dims, N>& strides) {
 // pointing at the run's first element of each operand. Operand 0 is usually
 // the output. `ptrs` holds typed base pointers.
 // Runs of `parallel_min` elements or more are split over the helper pool
-// (parallel.hpp): worth it for compute-bound bodies (exp, tanh, …), which
-// nearly halve; memory-bound ones (add, relu) gain little on L3-resident data
-// and can lose the helper's wake-up time, so the drivers split only where the
-// caller says the work is heavy.
+// (parallel.hpp): compute-bound bodies (exp, tanh, …) nearly halve, and since
+// the helpers poll for work (Note [Spinning helpers]) memory-bound ones (add,
+// relu) gain 30–45% on L3-resident data too (bench/elementwise_bench,
+// BENCHMARKS.md). Reductions (output stride 0) never split.
 template <class T, size_t N, class Body>
 void for_each_run(const Dims& shape_in, const std::array<Dims, N>& strides_in, std::array<T*, N> base, Body&& body,
                   int64_t parallel_min = kNoParallel) {
@@ -137,7 +137,7 @@ void for_each_run(const Dims& shape_in, const std::array<Dims, N>& strides_in, s
 // split.
 
 // out = f(a); `so` are out's strides (contiguous_strides(shape) for a fresh tensor).
-template <class T, bool Heavy = false, class F>
+template <class T, class F>
 [[gnu::flatten]] void map1(const Dims& shape, T* out, const Dims& so, const T* a, const Dims& sa, F f) {
   std::array<Dims, 2> st{so, sa};
   for_each_run<T, 2>(shape, st, {out, const_cast<T*>(a)},
@@ -150,12 +150,12 @@ template <class T, bool Heavy = false, class F>
                        } else {
                          for (int64_t i = 0; i < n; ++i) o[i * s[0]] = f(x[i * s[1]]);
                        }
-                     }, Heavy ? kParallelElements : kNoParallel);
+                     }, kParallelElements);
 }
 
 // out = f(a, b) over the shape of out; sa, sb are a's and b's strides already
 // broadcast to out's shape (0 on broadcast dims).
-template <class T, bool Heavy = false, class F>
+template <class T, class F>
 [[gnu::flatten]] void map2(const Dims& shape, T* out, const Dims& so, const T* a, const Dims& sa, const T* b, const Dims& sb,
           F f) {
   std::array<Dims, 3> st{so, sa, sb};
@@ -180,11 +180,11 @@ template <class T, bool Heavy = false, class F>
                        } else {
                          for (int64_t i = 0; i < n; ++i) o[i] = f(x[i * s[1]], y[i * s[2]]);
                        }
-                     }, Heavy ? kParallelElements : kNoParallel);
+                     }, kParallelElements);
 }
 
 // out = f(a, b, c) with all three broadcast to out's shape.
-template <class T, bool Heavy = false, class F>
+template <class T, class F>
 [[gnu::flatten]] void map3(const Dims& shape, T* out, const T* a, const Dims& sa, const T* b, const Dims& sb,
           const T* c, const Dims& sc, F f) {
   std::array<Dims, 4> st{contiguous_strides(shape), sa, sb, sc};
@@ -200,7 +200,7 @@ template <class T, bool Heavy = false, class F>
                        } else {
                          for (int64_t i = 0; i < n; ++i) o[i] = f(x[i * s[1]], y[i * s[2]], z[i * s[3]]);
                        }
-                     }, Heavy ? kParallelElements : kNoParallel);
+                     }, kParallelElements);
 }
 
 // dst (strided) = src (strided), same shape.
@@ -214,7 +214,7 @@ void copy_strided(const Dims& shape, T* dst, const Dims& sd, const T* src, const
                        } else {
                          for (int64_t i = 0; i < n; ++i) p[0][i * s[0]] = p[1][i * s[1]];
                        }
-                     });
+                     }, kParallelElements);
 }
 
 }  // namespace nabla::kernels

@@ -50,9 +50,9 @@ void parallel_for(int64_t n, int64_t grain, int64_t align, F&& fn) {
   });
 }
 
-// Compute-bound element-wise work below this many elements stays in the
-// calling thread: waking a helper (a futex wake, µs to tens of µs) costs more
-// than it saves. kNoParallel: never split.
+// Element-wise work below this many elements stays in the calling thread:
+// handing out blocks (and, when the helper sleeps, a futex wake of µs to tens
+// of µs) costs more than it saves. kNoParallel: never split.
 inline constexpr int64_t kParallelElements = int64_t{1} << 17;
 inline constexpr int64_t kNoParallel = INT64_MAX;
 

@@ -13,21 +13,18 @@ Tensor gelu_pdf(const Tensor& x);
 
 struct GeluOp {
   const char* name = "gelu";
-  static constexpr bool heavy_f = true, heavy_df = true;
   template <class T> [[gnu::always_inline]] T f(T x) const { return x * gelu_cdf(x); }
   // ∂(x Φ(x))/∂x = Φ(x) + x φ(x)
   template <class V> V df(const V& x, const V&) const { return gelu_cdf(x) + x * gelu_pdf(x); }
 };
 struct GeluCdfOp {
   const char* name = "normal_cdf";
-  static constexpr bool heavy_f = true, heavy_df = true;
   template <class T> [[gnu::always_inline]] T f(T x) const { return gelu_cdf(x); }
   // ∂Φ(x)/∂x = φ(x)
   template <class V> V df(const V& x, const V&) const { return gelu_pdf(x); }
 };
 struct GeluPdfOp {
   const char* name = "normal_pdf";
-  static constexpr bool heavy_f = true, heavy_df = true;
   template <class T> [[gnu::always_inline]] T f(T x) const { return gelu_pdf(x); }
   // ∂φ(x)/∂x = −x φ(x)
   template <class V> V df(const V& x, const V& y) const { return -(x * y); }

@@ -9,14 +9,12 @@ namespace {
 
 struct ExpOp {
   const char* name = "exp";
-  static constexpr bool heavy_f = true;
   template <class T> [[gnu::always_inline]] T f(T x) const { return kernels::vm::exp(x); }
   // ∂eˣ/∂x = eˣ = y
   template <class V> V df(const V&, const V& y) const { return y; }
 };
 struct LogOp {
   const char* name = "log";
-  static constexpr bool heavy_f = true;
   template <class T> [[gnu::always_inline]] T f(T x) const { return kernels::vm::log(x); }
   // ∂ln x/∂x = 1/x
   template <class V> V df(const V& x, const V&) const { return 1.0 / x; }
@@ -35,42 +33,36 @@ struct AbsOp {
 };
 struct SinOp {
   const char* name = "sin";
-  static constexpr bool heavy_f = true, heavy_df = true;
   template <class T> [[gnu::always_inline]] T f(T x) const { return std::sin(x); }
   // ∂sin x/∂x = cos x
   template <class V> V df(const V& x, const V&) const { return cos(x); }
 };
 struct CosOp {
   const char* name = "cos";
-  static constexpr bool heavy_f = true, heavy_df = true;
   template <class T> [[gnu::always_inline]] T f(T x) const { return std::cos(x); }
   // ∂cos x/∂x = −sin x
   template <class V> V df(const V& x, const V&) const { return -sin(x); }
 };
 struct SinhOp {
   const char* name = "sinh";
-  static constexpr bool heavy_f = true, heavy_df = true;
   template <class T> [[gnu::always_inline]] T f(T x) const { return std::sinh(x); }
   // ∂sinh x/∂x = cosh x
   template <class V> V df(const V& x, const V&) const { return cosh(x); }
 };
 struct CoshOp {
   const char* name = "cosh";
-  static constexpr bool heavy_f = true, heavy_df = true;
   template <class T> [[gnu::always_inline]] T f(T x) const { return std::cosh(x); }
   // ∂cosh x/∂x = sinh x
   template <class V> V df(const V& x, const V&) const { return sinh(x); }
 };
 struct TanhOp {
   const char* name = "tanh";
-  static constexpr bool heavy_f = true;
   template <class T> [[gnu::always_inline]] T f(T x) const { return kernels::vm::tanh(x); }
   // ∂tanh x/∂x = 1/cosh²x = 1 − tanh²x = 1 − y²   (seed 004 §6)
   template <class V> V df(const V&, const V& y) const { return 1.0 - y * y; }
 };
 struct SigmoidOp {
   const char* name = "sigmoid";
-  static constexpr bool heavy_f = true;
   template <class T> [[gnu::always_inline]] T f(T x) const { return nabla::sigmoid(x); }
   // σ'(x) = σ(x)(1 − σ(x)) = y(1 − y)   (seed 003, logistic function)
   template <class V> V df(const V&, const V& y) const { return y * (1.0 - y); }
@@ -90,7 +82,6 @@ struct LeakyReluOp {
 };
 struct SoftplusOp {
   const char* name = "softplus";
-  static constexpr bool heavy_f = true, heavy_df = true;
   // log(1 + eˣ) = max(x, 0) + log1p(e^−|x|), exact and overflow-free
   template <class T> [[gnu::always_inline]] T f(T x) const { return kernels::vm::softplus(x); }
   // ∂softplus(x)/∂x = σ(x)
@@ -104,7 +95,6 @@ struct SquareOp {
 };
 struct PowScalarOp {
   const char* name = "pow";
-  static constexpr bool heavy_f = true, heavy_df = true;
   double p;
   template <class T> [[gnu::always_inline]] T f(T x) const {
     if (p == 2) return x * x;

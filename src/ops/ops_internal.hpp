@@ -106,21 +106,15 @@ Tensor binary_apply(const Op& op, const Tensor& a, const Tensor& b);
 // The VJP is g ⊙ df(x, y) and the JVP ẋ ⊙ df(x, y): the Jacobian is diag(df), as
 // in the notes (∂f(x)/∂x = diag(f'(x)) for element-wise f). df is written once
 // and evaluated on scalars (fused kernels) or on Tensors (higher order).
-// An op may declare `static constexpr bool heavy_f = true` (its f is
-// compute-bound: a transcendental function) and `heavy_df` (likewise its
-// derivative); large element-wise runs of those are split over the threads
-// (kernels/elementwise.hpp, for_each_run).
-template <class Op>
-inline constexpr bool heavy_f = requires { requires Op::heavy_f; };
-template <class Op>
-inline constexpr bool heavy_df = requires { requires Op::heavy_df; };
+// Large element-wise runs are split over the threads (kernels/elementwise.hpp,
+// for_each_run).
 
 template <class Op>
 Tensor unary_forward(const Op& op, const Tensor& x) {
   const TensorImpl& xi = *x.impl();
   Tensor y = make_tensor(xi.shape, xi.dtype);
   dispatch(xi.dtype, [&]<class T>() {
-    kernels::map1<T, heavy_f<Op>>(xi.shape, y.impl()->data<T>(), y.impl()->strides, xi.data<T>(), xi.strides,
+    kernels::map1<T>(xi.shape, y.impl()->data<T>(), y.impl()->strides, xi.data<T>(), xi.strides,
                                   [&op](T v) { return op.template f<T>(v); });
   });
   return y;
@@ -171,7 +165,7 @@ Tensor unary_scale(const Op& op, const Tensor& g, const Tensor& x, const TensorI
   Dims sx = same ? xi.strides : broadcast_strides(xi, gi.shape);
   Dims sy = same ? yi.strides : broadcast_strides(yi, gi.shape);
   dispatch(gi.dtype, [&]<class T>() {
-    kernels::map3<T, heavy_df<Op>>(gi.shape, out.impl()->data<T>(), gi.data<T>(), gi.strides, xi.data<T>(), sx,
+    kernels::map3<T>(gi.shape, out.impl()->data<T>(), gi.data<T>(), gi.strides, xi.data<T>(), sx,
                                    yi.data<T>(), sy,
                                    [&op](T gv, T xv, T yv) { return gv * op.template df<T>(xv, yv); });
   });
@@ -242,7 +236,7 @@ Tensor binary_scale(const Op& op, const Tensor& g, const Tensor& a, const Tensor
                                     T d = WrtA ? op.template da<T>(av, bv, yv) : op.template db<T>(av, bv, yv);
                                     p[0][i * s[0]] = p[1][i * s[1]] * d;
                                   }
-                                });
+                                }, kernels::kParallelElements);
   });
   return sum_to_batched(out, target, nb);
 }
