@@ -1,5 +1,7 @@
 // The tensor layer: storage, layout, element access, factories. No autograd
 // logic here (differentiable methods such as reshape live in src/ops/).
+#include <sys/mman.h>
+
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -72,9 +74,29 @@ BlockCache& block_cache() {
   static BlockCache* c = new BlockCache;  // never destroyed: blocks may be returned during exit
   return *c;
 }
+constexpr size_t kHugePage = size_t{2} << 20;
+
 size_t round_block(size_t n) {
   n = std::max<size_t>(n, 1);
+  if (n >= kHugePage) return (n + kHugePage - 1) / kHugePage * kHugePage;
   return n <= 4096 ? (n + 63) / 64 * 64 : (n + 4095) / 4096 * 4096;
+}
+
+// Note [Huge pages]: a block of 2 MiB or more is aligned to 2 MiB and marked
+// for transparent huge pages (which Debian's default "madvise" setting grants
+// on request). A data set is such a block: filling 188 MB of Fashion-MNIST
+// with 4 KiB pages took 46 000 page faults, each a trip through the
+// hypervisor on a virtual machine, and the first epoch's random row gathers
+// missed the TLB on nearly every row. Measured with `nabla train --epochs 4
+// --batch-size 128`: the first epoch 0.70–0.76 s → 0.37–0.39 s, the whole
+// run 0.4–1.0 s shorter; later epochs unchanged.
+void* alloc_block(size_t rounded) {
+  if (rounded < kHugePage) return std::aligned_alloc(64, rounded);
+  void* p = std::aligned_alloc(kHugePage, rounded);
+#ifdef MADV_HUGEPAGE
+  if (p) ::madvise(p, rounded, MADV_HUGEPAGE);  // advice only: failure changes nothing
+#endif
+  return p;
 }
 }  // namespace
 
@@ -153,12 +175,12 @@ StorageRef allocate_storage(size_t nbytes) {
         c.cached -= rounded;
       }
     }
-    if (!s->data) s->data = std::aligned_alloc(64, rounded);
+    if (!s->data) s->data = alloc_block(rounded);
     NABLA_CHECK(s->data != nullptr, "out of memory allocating ", nbytes, " bytes");
     s->pooled = rounded;
     return s;
   }
-  s->data = std::aligned_alloc(64, rounded);
+  s->data = alloc_block(rounded);
   NABLA_CHECK(s->data != nullptr, "out of memory allocating ", nbytes, " bytes");
   s->deleter = [](void* p) { std::free(p); };
   return s;
