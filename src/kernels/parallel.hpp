@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <utility>
+#include <vector>
 
 #include "gemm.hpp"
 
@@ -61,6 +62,22 @@ inline constexpr int64_t kNoParallel = INT64_MAX;
 template <class F>
 void parallel_elements(int64_t n, F&& fn) {
   parallel_for(n, kParallelElements / 2, 16, std::forward<F>(fn));
+}
+
+// parallel_elements over the concatenation of several arrays of sizes[0],
+// sizes[1], …: fn(k, lo, hi) for the part [lo, hi) of array k, so that many
+// arrays — a model's parameters — make one job, small ones included, instead
+// of one job per array.
+template <class F>
+void parallel_spans(const std::vector<int64_t>& sizes, F&& fn) {
+  std::vector<int64_t> start(sizes.size() + 1, 0);
+  for (size_t k = 0; k < sizes.size(); ++k) start[k + 1] = start[k] + sizes[k];
+  parallel_elements(start.back(), [&](int64_t lo, int64_t hi) {
+    for (size_t k = 0; k < sizes.size(); ++k) {
+      const int64_t a = std::max(lo, start[k]) - start[k], b = std::min(hi, start[k + 1]) - start[k];
+      if (a < b) fn(k, a, b);
+    }
+  });
 }
 
 }  // namespace nabla::kernels

@@ -80,6 +80,33 @@ void Optimizer::load_state(const std::vector<std::pair<std::string, Tensor>>& st
   NABLA_CHECK_KIND(have_step, ErrorKind::io, "optimizer state: missing 'step'");
 }
 
+// Note [One update job]: a step updates every parameter with a gradient as
+// one element-parallel job over all their elements (kernels::parallel_spans)
+// rather than one job per parameter: the small ones (a 256×128 weight, the
+// biases) no longer run in the calling thread while the helper waits, and
+// the pool is handed one job per step (no change in epoch time measured at
+// batch 32–1024: Adam is some 7% of a step). Each element's update depends on
+// that element alone, so the result does not depend on the split. Buffers must
+// exist before (buffer() allocates lazily and is not thread-safe).
+// fn(i, g, lo, hi): update elements [lo, hi) of parameter i from its
+// contiguous gradient g; parameters without a gradient are skipped.
+namespace {
+template <class F>
+void update_each(const std::vector<Tensor>& params, F&& fn) {
+  std::vector<size_t> which;
+  std::vector<Tensor> grads;
+  std::vector<int64_t> sizes;
+  for (size_t i = 0; i < params.size(); ++i) {
+    if (!params[i].grad().defined()) continue;
+    which.push_back(i);
+    grads.push_back(params[i].grad().contiguous());
+    sizes.push_back(params[i].numel());
+  }
+  kernels::parallel_spans(sizes, [&](size_t k, int64_t lo, int64_t hi) { fn(which[k], grads[k], lo, hi); });
+  for (size_t i : which) ++params[i].impl()->storage->version;
+}
+}  // namespace
+
 // ---- SGD ----------------------------------------------------------------------------
 
 SGD::SGD(std::vector<Tensor> params, SGDOptions o) : Optimizer(std::move(params), o.lr), o_(o) {
@@ -91,23 +118,21 @@ SGD::SGD(std::vector<Tensor> params, SGDOptions o) : Optimizer(std::move(params)
 void SGD::step() {
   NoGradGuard ng;
   ++steps_;
-  for (size_t i = 0; i < params_.size(); ++i) {
-    Tensor& p = params_[i];
-    if (!p.grad().defined()) continue;
-    Tensor g = p.grad().contiguous();
-    bool first = o_.momentum != 0 && (buffers_.empty() || buffers_[0].size() != params_.size() || !buffers_[0][i].defined());
-    Tensor* buf = o_.momentum != 0 ? &buffer(0, i) : nullptr;
+  std::vector<char> first(params_.size(), 0);
+  if (o_.momentum != 0)
+    for (size_t i = 0; i < params_.size(); ++i)
+      if (params_[i].grad().defined()) {
+        first[i] = buffers_.empty() || buffers_[0].size() != params_.size() || !buffers_[0][i].defined();
+        buffer(0, i);
+      }
+  update_each(params_, [&](size_t i, const Tensor& g, int64_t lo, int64_t hi) {
+    const Tensor& p = params_[i];
     dispatch(p.dtype(), [&]<class T>() {
-      T* pp = p.impl()->data<T>();
-      const T* gp = g.impl()->data<T>();
-      T* bp = buf ? buf->impl()->data<T>() : nullptr;
-      kernels::parallel_elements(p.numel(), [&](int64_t lo, int64_t hi) {
-        kernels::sgd_step<T>(pp + lo, gp + lo, bp ? bp + lo : nullptr, hi - lo, lr_, o_.momentum, o_.dampening,
-                             o_.weight_decay, o_.nesterov, first);
-      });
+      T* bp = o_.momentum != 0 ? buffers_[0][i].impl()->data<T>() + lo : nullptr;
+      kernels::sgd_step<T>(p.impl()->data<T>() + lo, g.impl()->data<T>() + lo, bp, hi - lo, lr_, o_.momentum,
+                           o_.dampening, o_.weight_decay, o_.nesterov, first[i] != 0);
     });
-    ++p.impl()->storage->version;
-  }
+  });
 }
 
 // ---- Adam / AdamW ---------------------------------------------------------------------
@@ -123,24 +148,16 @@ Adam::Adam(std::vector<Tensor> params, AdamOptions o, bool decoupled)
 void Adam::step() {
   NoGradGuard ng;
   ++steps_;
-  for (size_t i = 0; i < params_.size(); ++i) {
-    Tensor& p = params_[i];
-    if (!p.grad().defined()) continue;
-    Tensor g = p.grad().contiguous();
-    Tensor& m = buffer(0, i);
-    Tensor& v = buffer(1, i);
+  for (size_t i = 0; i < params_.size(); ++i)
+    if (params_[i].grad().defined()) buffer(0, i), buffer(1, i);
+  update_each(params_, [&](size_t i, const Tensor& g, int64_t lo, int64_t hi) {
+    const Tensor& p = params_[i];
     dispatch(p.dtype(), [&]<class T>() {
-      T* pp = p.impl()->data<T>();
-      const T* gp = g.impl()->data<T>();
-      T* mp = m.impl()->data<T>();
-      T* vp = v.impl()->data<T>();
-      kernels::parallel_elements(p.numel(), [&](int64_t lo, int64_t hi) {
-        kernels::adam_step<T>(pp + lo, gp + lo, mp + lo, vp + lo, hi - lo, lr_, o_.beta1, o_.beta2, o_.eps,
-                              o_.weight_decay, decoupled_, steps_);
-      });
+      kernels::adam_step<T>(p.impl()->data<T>() + lo, g.impl()->data<T>() + lo, buffers_[0][i].impl()->data<T>() + lo,
+                            buffers_[1][i].impl()->data<T>() + lo, hi - lo, lr_, o_.beta1, o_.beta2, o_.eps,
+                            o_.weight_decay, decoupled_, steps_);
     });
-    ++p.impl()->storage->version;
-  }
+  });
 }
 
 // ---- clipping and schedules -------------------------------------------------------------

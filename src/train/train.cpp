@@ -293,7 +293,7 @@ int shard_count(int64_t rows) {
 void sum_gradients(const std::vector<Tensor>& params, std::vector<std::vector<Tensor>>& parts) {
   const size_t np = params.size();
   std::vector<Tensor> sums(np);
-  std::vector<int64_t> start(np + 1, 0);
+  std::vector<int64_t> sizes(np);
   for (size_t i = 0; i < np; ++i) {
     for (auto& part : parts) {
       Tensor& g = part[i];
@@ -302,22 +302,18 @@ void sum_gradients(const std::vector<Tensor>& params, std::vector<std::vector<Te
       if (!g.is_contiguous()) g = g.contiguous();
     }
     sums[i] = empty(params[i].shape(), TensorOptions().dtype(params[i].dtype()));
-    start[i + 1] = start[i] + params[i].numel();
+    sizes[i] = params[i].numel();
   }
-  kernels::parallel_for(start[np], int64_t{1} << 14, 16, [&](int64_t lo, int64_t hi) {
-    for (size_t i = 0; i < np; ++i) {
-      const int64_t a = std::max(lo, start[i]) - start[i], b = std::min(hi, start[i + 1]) - start[i];
-      if (a >= b) continue;
-      dispatch(sums[i].dtype(), [&]<class T>() {
-        T* out = sums[i].data_ptr<T>();
-        const T* first = parts[0][i].data_ptr<T>();
-        for (int64_t k = a; k < b; ++k) out[k] = first[k];
-        for (size_t s = 1; s < parts.size(); ++s) {
-          const T* g = parts[s][i].data_ptr<T>();
-          for (int64_t k = a; k < b; ++k) out[k] += g[k];
-        }
-      });
-    }
+  kernels::parallel_spans(sizes, [&](size_t i, int64_t a, int64_t b) {
+    dispatch(sums[i].dtype(), [&]<class T>() {
+      T* out = sums[i].data_ptr<T>();
+      const T* first = parts[0][i].data_ptr<T>();
+      for (int64_t k = a; k < b; ++k) out[k] = first[k];
+      for (size_t s = 1; s < parts.size(); ++s) {
+        const T* g = parts[s][i].data_ptr<T>();
+        for (int64_t k = a; k < b; ++k) out[k] += g[k];
+      }
+    });
   });
   for (size_t i = 0; i < np; ++i) {
     Tensor p = params[i];
