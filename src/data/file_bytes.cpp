@@ -4,18 +4,40 @@
 #include "file_bytes.hpp"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 
 #include "nabla/error.hpp"
 
 namespace nabla::data::detail {
 namespace {
+
+// v.resize(n), with the memory asked for transparent huge pages before the
+// resize first touches it (Note [Huge pages] in src/tensor/tensor.cpp): a
+// 47 MB image file, and the 26 MB it is compressed to, then take some forty
+// page faults instead of 18 000.
+void resize_huge(std::vector<uint8_t>& v, size_t n) {
+  if (n > v.capacity() && n >= (size_t{2} << 20)) {
+    std::vector<uint8_t> fresh;
+    fresh.reserve(n);
+#ifdef MADV_HUGEPAGE
+    const size_t page = 4096;
+    auto lo = (reinterpret_cast<uintptr_t>(fresh.data()) + page - 1) / page * page;
+    auto hi = (reinterpret_cast<uintptr_t>(fresh.data()) + n) / page * page;
+    if (hi > lo) ::madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_HUGEPAGE);  // advice only
+#endif
+    fresh.assign(v.begin(), v.end());
+    v.swap(fresh);
+  }
+  v.resize(n);
+}
 
 std::vector<uint8_t> read_raw(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -29,10 +51,11 @@ std::vector<uint8_t> read_raw(const std::string& path) {
   NABLA_CHECK_KIND(!S_ISDIR(st.st_mode), ErrorKind::io, path, ": is a directory, not a file");
   // One byte more than the size, so that a regular file is read without a
   // reallocation and its end is seen as a zero-length read.
-  std::vector<uint8_t> out(S_ISREG(st.st_mode) ? static_cast<size_t>(st.st_size) + 1 : size_t{1} << 16);
+  std::vector<uint8_t> out;
+  resize_huge(out, S_ISREG(st.st_mode) ? static_cast<size_t>(st.st_size) + 1 : size_t{1} << 16);
   size_t used = 0;
   for (;;) {
-    if (used == out.size()) out.resize(out.size() * 2);
+    if (used == out.size()) resize_huge(out, out.size() * 2);
     ssize_t r = ::read(fd, out.data() + used, out.size() - used);
     if (r < 0 && errno == EINTR) continue;
     NABLA_CHECK_KIND(r >= 0, ErrorKind::io, path, ": read failed at byte ", used, ": ", std::strerror(errno));
@@ -52,7 +75,7 @@ std::vector<uint8_t> gunzip(const std::string& path, const std::vector<uint8_t>&
   if (in.size() >= 18) {
     const uint8_t* t = in.data() + in.size() - 4;
     uint32_t isize = uint32_t(t[0]) | uint32_t(t[1]) << 8 | uint32_t(t[2]) << 16 | uint32_t(t[3]) << 24;
-    out.resize(std::min<size_t>(isize, in.size() * 1032) + (size_t{1} << 17));
+    resize_huge(out, std::min<size_t>(isize, in.size() * 1032) + (size_t{1} << 17));
   }
   z_stream zs{};
   NABLA_CHECK_KIND(inflateInit2(&zs, 16 + MAX_WBITS) == Z_OK, ErrorKind::io, path, ": cannot initialize zlib");
@@ -70,7 +93,7 @@ std::vector<uint8_t> gunzip(const std::string& path, const std::vector<uint8_t>&
       zs.avail_in = static_cast<uInt>(n);
       in_pos += n;
     }
-    if (out.size() - used < (size_t{1} << 16)) out.resize(std::max(2 * out.size(), used + (size_t{1} << 20)));
+    if (out.size() - used < (size_t{1} << 16)) resize_huge(out, std::max(2 * out.size(), used + (size_t{1} << 20)));
     size_t room = std::min<size_t>(out.size() - used, kMaxIn);
     zs.next_out = out.data() + used;
     zs.avail_out = static_cast<uInt>(room);
