@@ -71,7 +71,15 @@ class Pool {
   // own threads need the cores (the thread trap of two pools spinning
   // against each other).
   static constexpr int kSpinPauses = 4000;
-  static void pause() { __builtin_ia32_pause(); }
+  static void pause() {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    asm volatile("yield");
+#else
+    std::this_thread::yield();
+#endif
+  }
 
   struct Job {
     Job(const std::function<void(int)>* f, int b) : fn(f), blocks(b) {}
