@@ -4,16 +4,15 @@
 #include "file_bytes.hpp"
 
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdint>
 #include <cstring>
 
+#include "../tensor/small_alloc.hpp"
 #include "nabla/error.hpp"
 
 namespace nabla::data::detail {
@@ -24,15 +23,10 @@ namespace {
 // 47 MB image file, and the 26 MB it is compressed to, then take some forty
 // page faults instead of 18 000.
 void resize_huge(std::vector<uint8_t>& v, size_t n) {
-  if (n > v.capacity() && n >= (size_t{2} << 20)) {
+  if (n > v.capacity() && n >= nabla::detail::kHugePage) {
     std::vector<uint8_t> fresh;
     fresh.reserve(n);
-#ifdef MADV_HUGEPAGE
-    const size_t page = 4096;
-    auto lo = (reinterpret_cast<uintptr_t>(fresh.data()) + page - 1) / page * page;
-    auto hi = (reinterpret_cast<uintptr_t>(fresh.data()) + n) / page * page;
-    if (hi > lo) ::madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_HUGEPAGE);  // advice only
-#endif
+    nabla::detail::advise_huge_pages(fresh.data(), n);
     fresh.assign(v.begin(), v.end());
     v.swap(fresh);
   }

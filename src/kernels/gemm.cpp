@@ -32,6 +32,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "../tensor/small_alloc.hpp"
 #include "nabla/error.hpp"
 #include "parallel.hpp"
 
@@ -127,7 +128,7 @@ int default_threads() {
 }
 
 // Set inside a shard of run_shards: every kernel on this thread runs serially.
-thread_local __attribute__((tls_model("initial-exec"))) bool t_serial = false;
+NABLA_TLS bool t_serial = false;
 
 int threads_now() {
   if (t_serial) return 1;

@@ -1,5 +1,7 @@
 #include "small_alloc.hpp"
 
+#include <sys/mman.h>
+
 #include <cstdint>
 
 namespace nabla::detail {
@@ -91,6 +93,17 @@ void small_free(void* p, size_t nbytes) noexcept {
   b->next = l.head[c];
   l.head[c] = b;
   l.bytes += (c + 1) * kClass;
+}
+
+void advise_huge_pages(void* p, size_t nbytes) noexcept {
+#ifdef MADV_HUGEPAGE
+  constexpr uintptr_t kPage = 4096;
+  const uintptr_t lo = (reinterpret_cast<uintptr_t>(p) + kPage - 1) / kPage * kPage;
+  const uintptr_t hi = (reinterpret_cast<uintptr_t>(p) + nbytes) / kPage * kPage;
+  if (p && hi > lo) ::madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_HUGEPAGE);
+#else
+  (void)p, (void)nbytes;
+#endif
 }
 
 }  // namespace nabla::detail

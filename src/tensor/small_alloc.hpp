@@ -1,6 +1,7 @@
 // Private: thread-local free lists for the small blocks a tensor program
 // allocates by the thousand — tensor handles, storage records, graph nodes,
-// small buffers. See Note [Small blocks] in small_alloc.cpp.
+// small buffers. See Note [Small blocks] in small_alloc.cpp. Also the advice
+// for huge pages that large blocks and file buffers share.
 #pragma once
 
 #include <cstddef>
@@ -22,6 +23,12 @@ inline constexpr size_t kSmallMax = 4096;
 
 void* small_alloc(size_t nbytes);
 void small_free(void* p, size_t nbytes) noexcept;
+
+// Note [Huge pages] (tensor.cpp): asks for transparent huge pages over the
+// whole 4 KiB pages inside [p, p + nbytes), before they are first touched.
+// Advice only: where the kernel declines, nothing changes.
+inline constexpr size_t kHugePage = size_t{2} << 20;
+void advise_huge_pages(void* p, size_t nbytes) noexcept;
 
 // A standard allocator over small_alloc, for std::allocate_shared and containers.
 template <class T>
