@@ -42,6 +42,13 @@ const Shape kShapes[] = {
     {"L2 256->128", 128, 256, 128},     // h1 · W2
     {"L3 128->10", 128, 128, 10},       // h2 · W3
     {"L3 dX", 128, 10, 128},            // dY[128,10] · W3ᵀ (K = 10)
+    // One shard of a data-parallel step at batch 128 on two threads (64 rows):
+    // y = x·Wᵀ (NT), dW = dYᵀ·x (TN, K = 64), dX = dY·W (NN).
+    {"shard L1", 64, 784, 256},
+    {"shard L1 dW", 256, 64, 784},
+    {"shard L2", 64, 256, 128},
+    {"shard L2 dW", 128, 64, 256},
+    {"shard L2 dX", 64, 128, 256},
     {"square", 1024, 1024, 1024},
     {"tiny W.x", 16, 16, 1},            // the overhead benchmark's W x
     {"tiny outer", 16, 1, 16},          // its backward, g xᵀ

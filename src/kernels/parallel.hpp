@@ -36,7 +36,10 @@ void parallel_for(int64_t n, int64_t grain, int64_t align, F&& fn) {
   // Several blocks per thread, claimed first come first served: a helper that
   // wakes late (a futex wake-up can take tens of µs on a busy or virtual
   // machine) then takes a share of what is left instead of none.
-  const int64_t blocks = threads <= 1 ? 1 : std::min<int64_t>(8 * threads, n / std::max<int64_t>(grain, 1));
+  // A whole number of blocks per thread: three equal blocks on two threads
+  // would leave one thread idle for a third of the job.
+  int64_t blocks = threads <= 1 ? 1 : std::min<int64_t>(8 * threads, n / std::max<int64_t>(grain, 1));
+  if (blocks > threads) blocks -= blocks % threads;
   if (blocks <= 1) {
     fn(int64_t{0}, n);
     return;
