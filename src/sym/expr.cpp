@@ -758,7 +758,9 @@ Expr func(Fn f, const Expr& a) {
       if (a->op == Op::transpose) return func(Fn::norm2, a->args[0]);
       break;
     case Fn::diag:
-      if (a->op == Op::transpose && a->args[0]->shape.is_vector()) return func(Fn::diag, a->args[0]);
+      // diag(v') = diag(v) for a column v. Not for a row r: diag(r) is
+      // written diag(r') below, and the two rules would undo each other.
+      if (a->op == Op::transpose && a->args[0]->shape.is_col()) return func(Fn::diag, a->args[0]);
       if (a->op == Op::func && a->fn == Fn::diag && a->args[0]->shape.is_col() && s.is_square())
         return a->args[0];  // diag(diag(v)) = v
       if (a->op == Op::ones && s.is_vector()) return identity(out.rows);

@@ -206,3 +206,23 @@ TEST(SymHessian, MatrixVariableIsRefused) {
   o.order = 2;
   EXPECT_THROW(nabla::sym::differentiate(nabla::sym::parse("logdet(X)", d), "X", d, o), nabla::Error);
 }
+
+// ---- Row vectors under diag -----------------------------------------------------
+// diag of a row r is written diag(r'); diag(v') = diag(v) only for a column v.
+// The two rules once undid each other and recursed until the stack ran out
+// (found by the parser fuzzer).
+TEST(SymRowVectors, DiagOfARowIsDiagOfItsTranspose) {
+  auto d = nabla::sym::parse_declarations("r:rowvector(n) v:vector(n)");
+  using nabla::sym::Fn;
+  auto r = nabla::sym::parse("r", d), v = nabla::sym::parse("v", d);
+  EXPECT_EQ(to_text(nabla::sym::func(Fn::diag, r)), "diag(r')");
+  EXPECT_EQ(nabla::sym::func(Fn::diag, r), nabla::sym::func(Fn::diag, nabla::sym::transpose(r)));
+  EXPECT_EQ(nabla::sym::func(Fn::diag, nabla::sym::transpose(v)), nabla::sym::func(Fn::diag, v));
+  EXPECT_EQ(to_text(nabla::sym::func(Fn::diag, v)), "diag(v)");
+}
+TEST(SymRowVectors, ElementwiseProductWithARow) {
+  expect_derivative({"r*sum(x .* r')", "x:vector(n) r:rowvector(n)", "x", "r'*r"});
+  expect_derivative({"diag(r)*x", "x:vector(n) r:rowvector(n)", "x", "diag(r')"});
+  expect_derivative({"r*sum(softmax(x) .* r')", "x:vector(n) r:rowvector(n)", "x",
+                     "r'*r*(diag(softmax(x)) - softmax(x)*softmax(x)')"});
+}
