@@ -28,7 +28,6 @@
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <type_traits>
 #include <vector>
 
@@ -296,14 +295,7 @@ int get_num_threads() { return threads_now(); }
 void run_shards(int shards, const std::function<void(int)>& fn) {
   if (shards <= 0) return;
   std::vector<std::exception_ptr> errors(static_cast<size_t>(shards));
-  const auto caller = std::this_thread::get_id();
   auto shard = [&](int s) {
-    static std::atomic<long> dbg_total{0}, dbg_helper{0};
-    if (getenv("NABLA_SHARD_DEBUG")) {
-      dbg_total++;
-      if (std::this_thread::get_id() != caller) dbg_helper++;
-      if (dbg_total % 500 == 0) fprintf(stderr, "shards %ld helper %ld\n", dbg_total.load(), dbg_helper.load());
-    }
     const bool was = t_serial;
     t_serial = true;
     try {
