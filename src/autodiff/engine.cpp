@@ -450,6 +450,17 @@ void backward(const std::vector<Tensor>& outputs, const std::vector<Tensor>& gra
   backward_impl(outputs, grad_outputs, retain_graph, create_graph);
 }
 
+namespace detail {
+std::vector<Tensor> grad_or_none(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs) {
+  Node::List<Tensor> seeds = make_seeds(outputs, {}, false);
+  Pass p(false, false, false, 0);
+  p.set_inputs(inputs, "grad");
+  p.collect(outputs);
+  p.run(outputs, seeds);
+  return std::move(p.captured);
+}
+}  // namespace detail
+
 std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
                          const std::vector<Tensor>& grad_outputs, bool retain_graph, bool create_graph,
                          bool allow_unused) {

@@ -101,4 +101,10 @@ void record(Tensor& out, const char* name, std::initializer_list<const Tensor*> 
   o->grad_fn = std::move(node);
 }
 
+namespace detail {
+// grad(outputs, inputs) of one-element outputs, leaving an input the outputs
+// do not depend on undefined (grad() would give zeros or an error).
+std::vector<Tensor> grad_or_none(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs);
+}  // namespace detail
+
 }  // namespace nabla

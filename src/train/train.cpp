@@ -7,7 +7,6 @@
 #include <sstream>
 
 #include "../kernels/gemm.hpp"
-#include "../kernels/parallel.hpp"
 #include "nabla/autograd.hpp"
 #include "nabla/nn_functional.hpp"
 #include "nabla/ops.hpp"
@@ -263,64 +262,6 @@ data::Normalizer load_normalizer(const io::TensorFile& f) {
 
 // ---- data-parallel steps ---------------------------------------------------------------
 
-// Note [Data-parallel steps]: with two or more threads, a training step splits
-// its batch into row ranges, one per thread (kernels::run_shards). Each shard
-// runs the model forward, its part of the loss and the backward pass on its
-// own, with single-threaded kernels, and returns its parameters' gradients
-// through nabla::grad (which leaves .grad() alone, so the shards never write
-// the same tensor); the parts are then summed into .grad(). The loss of a shard
-// is its rows' mean loss weighted by rows / batch, so the parts add up to the
-// batch's mean loss and its gradient, up to rounding. The split depends only
-// on the batch size and the thread count, and the parts are summed in shard
-// order, so a seeded run still repeats bit for bit.
-//
-// Why: the two threads synchronize once per step instead of once or more per
-// product (Note [Shards] in kernels/gemm.cpp). Measured on `nabla train`
-// (784-256-128-10, Adam), same binary with and without the split, runs
-// alternated: 3–10% less time per epoch at batch 128 and 1024 with Eigen's
-// GEMM, 5–8% with OpenBLAS's; at batch 32 (16 rows a shard) 15–40% *more*,
-// since each shard's products get too thin and the parts' sum costs as much
-// as it saves. Hence kMinShardRows.
-constexpr int64_t kMinShardRows = 64;
-
-int shard_count(int64_t rows) {
-  const int64_t t = kernels::get_num_threads();
-  return static_cast<int>(std::max<int64_t>(1, std::min(t, rows / kMinShardRows)));
-}
-
-// Sets each parameter's gradient to parts[0][i] + parts[1][i] + …, summed in
-// shard order, the elements of all parameters split over the pool.
-void sum_gradients(const std::vector<Tensor>& params, std::vector<std::vector<Tensor>>& parts) {
-  const size_t np = params.size();
-  std::vector<Tensor> sums(np);
-  std::vector<int64_t> sizes(np);
-  for (size_t i = 0; i < np; ++i) {
-    for (auto& part : parts) {
-      Tensor& g = part[i];
-      NABLA_CHECK(g.defined() && g.shape() == params[i].shape() && g.dtype() == params[i].dtype(),
-                  "training: a shard returned no gradient of the right shape for parameter ", i);
-      if (!g.is_contiguous()) g = g.contiguous();
-    }
-    sums[i] = empty(params[i].shape(), TensorOptions().dtype(params[i].dtype()));
-    sizes[i] = params[i].numel();
-  }
-  kernels::parallel_spans(sizes, [&](size_t i, int64_t a, int64_t b) {
-    dispatch(sums[i].dtype(), [&]<class T>() {
-      T* out = sums[i].data_ptr<T>();
-      const T* first = parts[0][i].data_ptr<T>();
-      for (int64_t k = a; k < b; ++k) out[k] = first[k];
-      for (size_t s = 1; s < parts.size(); ++s) {
-        const T* g = parts[s][i].data_ptr<T>();
-        for (int64_t k = a; k < b; ++k) out[k] += g[k];
-      }
-    });
-  });
-  for (size_t i = 0; i < np; ++i) {
-    Tensor p = params[i];
-    p.set_grad(sums[i]);
-  }
-}
-
 }  // namespace
 
 Evaluation evaluate(nn::Module& model, const Config& c, const data::Dataset& ds, int64_t batch_size) {
@@ -419,30 +360,15 @@ std::vector<EpochMetrics> Trainer::fit(const std::string& out, const Callbacks& 
     const int64_t batches = loader.num_batches();
     while (loader.next(b)) {
       const int64_t bs = b.features.shape()[0];
-      const int shards = shard_count(bs);
-      double lv = 0;
-      Tensor loss;
-      std::vector<std::vector<Tensor>> parts(static_cast<size_t>(shards));
-      if (shards > 1) {  // Note [Data-parallel steps]
-        std::vector<double> losses(static_cast<size_t>(shards));
-        kernels::run_shards(shards, [&](int s) {
-          const int64_t lo = bs * s / shards, hi = bs * (s + 1) / shards;
-          Tensor part = compute_loss(c_, model_->forward(b.features.slice(0, lo, hi)), b.labels.slice(0, lo, hi)) *
-                        (static_cast<double>(hi - lo) / static_cast<double>(bs));
-          losses[static_cast<size_t>(s)] = part.item();
-          parts[static_cast<size_t>(s)] = grad({part}, opt_->params());
-        });
-        for (double l : losses) lv += l;
-      } else {
-        loss = compute_loss(c_, model_->forward(b.features), b.labels);
-        lv = loss.item();
-      }
+      // Note [Data-parallel steps] in autodiff/data_parallel.cpp: with two
+      // threads and batch ≥ 128, each thread runs the step on half the rows.
+      opt_->zero_grad();
+      const double lv = data_parallel_backward(
+          [&](const Tensor& x, const Tensor& y) { return compute_loss(c_, model_->forward(x), y); }, b.features,
+          b.labels, opt_->params());
       NABLA_CHECK(std::isfinite(lv), "training diverged: the loss is ", lv, " at epoch ", epoch_ + 1, ", batch ",
                   b.index + 1, " of ", batches, (out.empty() ? "" : "; the last good checkpoint is kept in " + out),
                   " (try a smaller learning rate)");
-      opt_->zero_grad();
-      if (shards > 1) sum_gradients(opt_->params(), parts);
-      else loss.backward();
       if (c_.clip_grad_norm > 0) optim::clip_grad_norm_(opt_->params(), c_.clip_grad_norm);
       opt_->step();
       loss_sum += lv * static_cast<double>(bs);
