@@ -34,6 +34,7 @@
 #include "../tensor/small_alloc.hpp"
 #include "nabla/error.hpp"
 #include "parallel.hpp"
+#include "sgemm_avx512.hpp"
 
 namespace nabla::kernels {
 namespace {
@@ -69,8 +70,13 @@ namespace {
 //     0.17 vs 0.05 µs, 16×1×16 0.18 vs 0.11 µs, 16³ 0.35 vs 0.27 µs; 32³ a tie;
 //     64³ 0.94 vs 1.08 µs. So: Eigen for K ≤ 16 or M·N·K ≤ 8192, else OpenBLAS
 //     with its own threads.
+// (c) In case (a), float32 products with N ≥ 16, K ≥ 16 and M·N·K > 8192 go to
+//     nabla's own packed AVX-512 kernel (Note [AVX-512 SGEMM] in
+//     sgemm_avx512.cpp), 1.2–1.35× Eigen on the MLP's shapes (64- and
+//     128-row, all four transpositions; see BENCHMARKS.md), block-parallel
+//     on our pool like Eigen. NABLA_GEMM=eigen turns it off.
 
-enum class Backend { openblas, eigen };
+enum class Backend { openblas, eigen, packed };
 enum class Mode { automatic, openblas, eigen };
 
 // NABLA_GEMM=openblas|eigen forces one backend (for measurements); anything
@@ -95,6 +101,7 @@ bool openblas_is_avx512() {
 struct Policy {
   Mode mode;
   bool eigen_wider;  // case (a) of the note
+  bool packed;       // nabla's AVX-512 kernel is in this build: case (c)
 };
 
 const Policy& policy() {
@@ -104,7 +111,7 @@ const Policy& policy() {
 #else
     const bool eigen_avx512 = false;
 #endif
-    return Policy{mode_from_env(), eigen_avx512 && !openblas_is_avx512()};
+    return Policy{mode_from_env(), eigen_avx512 && !openblas_is_avx512(), detail::sgemm_avx512_available()};
   }();
   return p;
 }
@@ -113,7 +120,11 @@ Backend choose(bool f32, bool ta, bool tb, int64_t M, int64_t N, int64_t K) {
   const Policy& p = policy();
   if (p.mode == Mode::openblas) return Backend::openblas;
   if (p.mode == Mode::eigen) return Backend::eigen;
-  if (p.eigen_wider) return f32 && ta && N < 16 ? Backend::openblas : Backend::eigen;
+  if (p.eigen_wider) {
+    if (M * N * K <= 8192) return Backend::eigen;  // call overhead dominates: Eigen's is the lowest
+    if (f32 && p.packed && N >= 16 && K >= 16) return Backend::packed;
+    return f32 && ta && N < 16 ? Backend::openblas : Backend::eigen;
+  }
   return K <= 16 || M * N * K <= 8192 ? Backend::eigen : Backend::openblas;
 }
 
@@ -174,24 +185,30 @@ void eigen_run(bool ta, bool tb, int64_t m, int64_t n, int64_t K, T alpha, const
   else eigen_product(c, a.transpose(), b.transpose(), alpha, beta);
 }
 
-// One block of C: rows [r0, r1) × columns [c0, c1).
+// One block of C: rows [r0, r1) × columns [c0, c1), by Eigen or, for
+// float32 with `packed`, by nabla's AVX-512 kernel.
 template <class T>
-void eigen_block(bool ta, bool tb, int64_t r0, int64_t r1, int64_t c0, int64_t c1, int64_t K,
-                 T alpha, const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C,
-                 int64_t ldc) {
+void gemm_block(bool packed, bool ta, bool tb, int64_t r0, int64_t r1, int64_t c0, int64_t c1, int64_t K,
+                T alpha, const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
   const int64_t m = r1 - r0, n = c1 - c0;
   // op(A)[r0:r1, :] — stored rows r0.. of A, or stored columns r0.. of Aᵀ.
   const T* a = ta ? A + r0 : A + r0 * lda;
   // op(B)[:, c0:c1] — stored columns c0.. of B, or stored rows c0.. of Bᵀ.
   const T* b = tb ? B + c0 * ldb : B + c0;
   T* c = C + r0 * ldc + c0;
+  if constexpr (std::is_same_v<T, float>) {
+    if (packed) {
+      detail::sgemm_avx512(ta, tb, m, n, K, alpha, a, lda, b, ldb, beta, c, ldc);
+      return;
+    }
+  }
   const bool dense = lda == (ta ? m : K) && ldb == (tb ? K : n) && ldc == n;
   if (dense) eigen_run<T, false>(ta, tb, m, n, K, alpha, a, lda, b, ldb, beta, c, ldc);
   else eigen_run<T, true>(ta, tb, m, n, K, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 template <class T>
-void eigen_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
+void split_gemm(bool packed, bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
                 int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc, int threads) {
   // Split only when each thread gets enough work to pay for waking a helper
   // and re-packing the operand it shares with the others.
@@ -202,7 +219,7 @@ void eigen_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, cons
   if (flops < 4e6) blocks = 1;
   blocks = static_cast<int>(std::min<int64_t>(blocks, extent / 32));
   if (blocks <= 1) {
-    eigen_block(ta, tb, 0, M, 0, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    gemm_block(packed, ta, tb, 0, M, 0, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
   // Block edges on multiples of 16 (whole SIMD registers for the kernel).
@@ -214,8 +231,8 @@ void eigen_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, cons
   std::function<void(int)> job = [&](int i) {
     int64_t lo = edge(i), hi = edge(i + 1);
     if (lo >= hi) return;
-    if (split_rows) eigen_block(ta, tb, lo, hi, 0, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-    else eigen_block(ta, tb, 0, M, lo, hi, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    if (split_rows) gemm_block(packed, ta, tb, lo, hi, 0, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    else gemm_block(packed, ta, tb, 0, M, lo, hi, K, alpha, A, lda, B, ldb, beta, C, ldc);
   };
   run_blocks(threads, blocks, job);
 }
@@ -249,8 +266,9 @@ void gemm_impl(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const
     return;
   }
   const int threads = threads_now();
-  if (choose(std::is_same_v<T, float>, ta, tb, M, N, K) == Backend::eigen) {
-    eigen_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threads);
+  const Backend backend = choose(std::is_same_v<T, float>, ta, tb, M, N, K);
+  if (backend != Backend::openblas) {
+    split_gemm(backend == Backend::packed, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threads);
     return;
   }
   constexpr int64_t kMax = std::numeric_limits<int>::max();

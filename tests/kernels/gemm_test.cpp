@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "kernels/gemm.hpp"
+#include "kernels/sgemm_avx512.hpp"
 
 namespace nabla::kernels {
 namespace {
@@ -39,7 +40,11 @@ std::vector<T> random_buffer(size_t n, uint64_t seed) {
 
 // Runs one case and returns max |C − reference| / (K + 1).
 template <class T>
-double run_case(const Case& c, bool nan_in_c = false) {
+using GemmFn = void (*)(bool, bool, int64_t, int64_t, int64_t, T, const T*, int64_t, const T*, int64_t, T, T*,
+                        int64_t);
+
+template <class T>
+double run_case(const Case& c, bool nan_in_c = false, GemmFn<T> fn = &gemm<T>) {
   const int64_t ar = c.ta ? c.K : c.M, ac = c.ta ? c.M : c.K;  // A as stored
   const int64_t br = c.tb ? c.N : c.K, bc = c.tb ? c.K : c.N;  // B as stored
   const int64_t lda = ac + c.pad, ldb = bc + c.pad, ldc = c.N + c.pad;
@@ -49,7 +54,7 @@ double run_case(const Case& c, bool nan_in_c = false) {
   if (nan_in_c)
     for (auto& x : C) x = std::numeric_limits<T>::quiet_NaN();
   const auto C0 = C;
-  gemm<T>(c.ta, c.tb, c.M, c.N, c.K, static_cast<T>(c.alpha), A.data(), std::max<int64_t>(lda, 1),
+  fn(c.ta, c.tb, c.M, c.N, c.K, static_cast<T>(c.alpha), A.data(), std::max<int64_t>(lda, 1),
           B.data(), std::max<int64_t>(ldb, 1), static_cast<T>(c.beta), C.data(),
           std::max<int64_t>(ldc, 1));
   double err = 0;
@@ -202,6 +207,23 @@ TEST(GemmThreads, ShardExceptionsReachTheCaller) {
   EXPECT_EQ(ran, std::vector<int>({1, 1, 1}));  // the others still ran
   EXPECT_EQ(get_num_threads(), 2);
   set_num_threads(saved);
+}
+
+// nabla's packed AVX-512 kernel on its own (Note [AVX-512 SGEMM]): shapes on
+// both sides of its tile sizes (12 × 32), of its row and column blocks (120,
+// 512) and of its depth blocks (K split evenly into blocks of at most 256),
+// every transposition, row padding, and beta = 0 over a C full of NaN.
+TEST(PackedSgemm, MatchesTheReference) {
+  if (!detail::sgemm_avx512_available()) GTEST_SKIP() << "built without AVX-512";
+  const int64_t shapes[][3] = {{1, 16, 16},  {12, 32, 16},  {13, 33, 17},   {11, 31, 209},  {121, 48, 300},
+                               {64, 513, 40}, {130, 17, 600}, {25, 100, 257}, {64, 256, 784}, {256, 784, 64}};
+  for (auto& sh : shapes)
+    for (int t = 0; t < 4; ++t)
+      for (double beta : {0.0, 1.0, -0.5}) {
+        const Case c{bool(t & 2), bool(t & 1), sh[0], sh[1], sh[2], beta == 1.0 ? 0 : 5, 0.75, beta};
+        EXPECT_LT(run_case<float>(c, beta == 0.0, &detail::sgemm_avx512), 1e-6)
+            << "M=" << c.M << " N=" << c.N << " K=" << c.K << " ta=" << c.ta << " tb=" << c.tb << " beta=" << beta;
+      }
 }
 
 }  // namespace
