@@ -72,9 +72,10 @@ namespace {
 //     with its own threads.
 // (c) In case (a), float32 products with N ≥ 16, K ≥ 16 and M·N·K > 8192 go to
 //     nabla's own packed AVX-512 kernel (Note [AVX-512 SGEMM] in
-//     sgemm_avx512.cpp), 1.2–1.35× Eigen on the MLP's shapes (64- and
-//     128-row, all four transpositions; see BENCHMARKS.md), block-parallel
-//     on our pool like Eigen. NABLA_GEMM=eigen turns it off.
+//     sgemm_avx512.cpp): one thread, 157–194 vs Eigen's 122–145 GFLOP/s
+//     (1.22–1.48×) on the MLP's 64- and 128-row products and at 1024², all
+//     four transpositions (BENCHMARKS.md); block-parallel on our pool like
+//     Eigen. NABLA_GEMM=eigen turns it off.
 
 enum class Backend { openblas, eigen, packed };
 enum class Mode { automatic, openblas, eigen };
