@@ -1,7 +1,6 @@
 // data_parallel_backward: one batch's forward and backward pass split by rows
 // over the threads (Note [Data-parallel steps]).
 #include <algorithm>
-#include <cmath>
 #include <vector>
 
 #include "../kernels/gemm.hpp"

@@ -450,32 +450,37 @@ void backward(const std::vector<Tensor>& outputs, const std::vector<Tensor>& gra
   backward_impl(outputs, grad_outputs, retain_graph, create_graph);
 }
 
-namespace detail {
-std::vector<Tensor> grad_or_none(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs) {
-  Node::List<Tensor> seeds = make_seeds(outputs, {}, false);
-  Pass p(false, false, false, 0);
+namespace {
+// ∂(Σ grad_outputs·outputs)/∂inputs, leaving .grad() alone; an input the
+// outputs do not depend on gets an undefined tensor.
+std::vector<Tensor> grad_impl(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
+                              const std::vector<Tensor>& grad_outputs, bool retain_graph, bool create_graph) {
+  Node::List<Tensor> seeds = make_seeds(outputs, grad_outputs, create_graph);
+  Pass p(retain_graph || create_graph, create_graph, false, 0);
   p.set_inputs(inputs, "grad");
   p.collect(outputs);
   p.run(outputs, seeds);
   return std::move(p.captured);
+}
+}  // namespace
+
+namespace detail {
+std::vector<Tensor> grad_or_none(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs) {
+  return grad_impl(outputs, inputs, {}, false, false);
 }
 }  // namespace detail
 
 std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
                          const std::vector<Tensor>& grad_outputs, bool retain_graph, bool create_graph,
                          bool allow_unused) {
-  Node::List<Tensor> seeds = make_seeds(outputs, grad_outputs, create_graph);
-  Pass p(retain_graph || create_graph, create_graph, false, 0);
-  p.set_inputs(inputs, "grad");
-  p.collect(outputs);
-  p.run(outputs, seeds);
+  std::vector<Tensor> g = grad_impl(outputs, inputs, grad_outputs, retain_graph, create_graph);
   for (size_t i = 0; i < inputs.size(); ++i) {
-    if (p.captured[i].defined()) continue;
+    if (g[i].defined()) continue;
     NABLA_CHECK_KIND(allow_unused, ErrorKind::autograd, "grad: input ", i, " of shape ", inputs[i].shape(),
                      " was not used to compute the outputs (pass allow_unused=true to get zeros)");
-    p.captured[i] = zeros_like(inputs[i]);
+    g[i] = zeros_like(inputs[i]);
   }
-  return std::move(p.captured);
+  return g;
 }
 
 void Tensor::backward(const Tensor& gradient, bool retain_graph, bool create_graph) const {

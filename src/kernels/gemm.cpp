@@ -121,12 +121,12 @@ Backend choose(bool f32, bool ta, bool tb, int64_t M, int64_t N, int64_t K) {
   const Policy& p = policy();
   if (p.mode == Mode::openblas) return Backend::openblas;
   if (p.mode == Mode::eigen) return Backend::eigen;
+  if (M * N * K <= 8192) return Backend::eigen;  // call overhead dominates: Eigen's is the lowest
   if (p.eigen_wider) {
-    if (M * N * K <= 8192) return Backend::eigen;  // call overhead dominates: Eigen's is the lowest
     if (f32 && p.packed && N >= 16 && K >= 16) return Backend::packed;
     return f32 && ta && N < 16 ? Backend::openblas : Backend::eigen;
   }
-  return K <= 16 || M * N * K <= 8192 ? Backend::eigen : Backend::openblas;
+  return K <= 16 ? Backend::eigen : Backend::openblas;
 }
 
 // ---- threads --------------------------------------------------------------------

@@ -260,8 +260,6 @@ data::Normalizer load_normalizer(const io::TensorFile& f) {
   return data::Normalizer(f.at("normalizer.mean"), f.at("normalizer.std"));
 }
 
-// ---- data-parallel steps ---------------------------------------------------------------
-
 }  // namespace
 
 Evaluation evaluate(nn::Module& model, const Config& c, const data::Dataset& ds, int64_t batch_size) {
