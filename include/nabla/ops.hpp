@@ -45,20 +45,14 @@ Tensor operator*(double a, const Tensor& b);
 Tensor operator/(double a, const Tensor& b);
 
 // ---- element-wise functions -------------------------------------------------
-Tensor exp(const Tensor& x);
-Tensor log(const Tensor& x);
-Tensor sqrt(const Tensor& x);
-Tensor abs(const Tensor& x);  // |x|'(0) = 0
-Tensor sin(const Tensor& x);
-Tensor cos(const Tensor& x);
-Tensor tanh(const Tensor& x);
-Tensor sigmoid(const Tensor& x);  // logistic σ(x) = 1 / (1 + e^−x)
-Tensor relu(const Tensor& x);     // relu'(0) = 0, as in the notes
+// One per line of nabla/elementwise.def, which gives each one's formula and
+// derivative: exp, log, sqrt, abs (|x|'(0) = 0), sign, sin, cos, sinh, cosh,
+// tanh, sigmoid (σ(x) = 1 / (1 + e^−x)), relu (relu'(0) = 0), step (Heaviside
+// [x > 0], relu's derivative; its own derivative is 0), softplus (log(1 + eˣ),
+// stable), square, ….
+#define NABLA_ELEMENTWISE(NAME, ...) Tensor NAME(const Tensor& x);
+#include "nabla/elementwise.def"
 Tensor leaky_relu(const Tensor& x, double negative_slope = 0.01);
-Tensor softplus(const Tensor& x);  // log(1 + e^x), stable
-Tensor square(const Tensor& x);
-Tensor cosh(const Tensor& x);
-Tensor step(const Tensor& x);  // Heaviside H(x) = [x > 0]; no gradient (relu's derivative)
 
 // ---- linear algebra ---------------------------------------------------------
 // matmul: [m,k]@[k,n] → [m,n]; [m,k]@[k] → [m]; [k]@[k,n] → [n]; [k]@[k] → [];

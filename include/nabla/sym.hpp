@@ -98,11 +98,15 @@ enum class Op : uint8_t {
 };
 inline constexpr int kOpCount = 13;
 
+// The functions of expressions: the matrix functions, and every element-wise
+// function of nabla/elementwise.def under its name there.
 enum class Fn : uint8_t {
-  sum, tr, det, logdet, inv, log, exp, sqrt, abs, sign, sin, cos, sinh, cosh,
-  tanh, sigmoid, relu, step, softmax, norm2, diag,
+  sum, tr, det, logdet, inv,
+#define NABLA_ELEMENTWISE(NAME, ...) NAME,
+#include "nabla/elementwise.def"
+  softmax, norm2, diag,
 };
-inline constexpr int kFnCount = 21;
+inline constexpr int kFnCount = static_cast<int>(Fn::diag) + 1;
 
 const char* fn_name(Fn f);
 bool fn_is_elementwise(Fn f);

@@ -11,6 +11,7 @@
 #include "../autodiff/node.hpp"
 #include "../kernels/elementwise.hpp"
 #include "../kernels/vmath.hpp"
+#include "elementwise_rules.hpp"
 #include "../tensor/tensor_impl.hpp"
 #include "nabla/autograd.hpp"
 #include "nabla/ops.hpp"
@@ -18,21 +19,7 @@
 namespace nabla {
 
 // ---- scalar counterparts of tensor functions (used by generic rules) --------
-// exp, log, tanh and σ are the vectorizable ones of kernels/vmath.hpp (≤ 3 ulp
-// from glibc): loops over them compile to SIMD code.
-template <std::floating_point T> NABLA_VM_INLINE T exp(T x) { return kernels::vm::exp(x); }
-template <std::floating_point T> NABLA_VM_INLINE T log(T x) { return kernels::vm::log(x); }
-template <std::floating_point T> inline T sqrt(T x) { return std::sqrt(x); }
-template <std::floating_point T> inline T sin(T x) { return std::sin(x); }
-template <std::floating_point T> inline T cos(T x) { return std::cos(x); }
-template <std::floating_point T> inline T sinh(T x) { return std::sinh(x); }
-template <std::floating_point T> NABLA_VM_INLINE T tanh(T x) { return kernels::vm::tanh(x); }
-// σ(x) = 1/(1+e^−x), evaluated from e^−|x| (no overflow for large |x|)
-template <std::floating_point T> NABLA_VM_INLINE T sigmoid(T x) { return kernels::vm::sigmoid(x); }
-template <std::floating_point T> inline T cosh(T x) { return std::cosh(x); }
-template <std::floating_point T, class U> inline T pow(T x, U p) { return std::pow(x, static_cast<T>(p)); }
-template <std::floating_point T> inline T step(T x) { return x > 0 ? T(1) : T(0); }
-template <std::floating_point T> inline T sign(T x) { return T((x > 0) - (x < 0)); }
+// (the element-wise ones are in elementwise_rules.hpp)
 template <std::floating_point T, class U> inline T ge_mask(T a, U b) { return a >= b ? T(1) : T(0); }
 template <std::floating_point T, class U> inline T lt_mask(T a, U b) { return a < b ? T(1) : T(0); }
 template <std::floating_point T, class U> inline T le_mask(T a, U b) { return a <= b ? T(1) : T(0); }
@@ -42,8 +29,6 @@ template <std::floating_point T> inline T in_range(T x, double lo, double hi) {
 }
 
 // Tensor versions not in the public API.
-Tensor sign(const Tensor& x);
-Tensor sinh(const Tensor& x);
 inline Tensor ge_mask(const Tensor& a, const Tensor& b) { return ge(a, b); }
 inline Tensor lt_mask(const Tensor& a, const Tensor& b) { return lt(a, b); }
 inline Tensor le_mask(const Tensor& a, const Tensor& b) { return le(a, b); }

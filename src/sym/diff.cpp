@@ -21,29 +21,6 @@ namespace nabla::sym {
 
 namespace {
 
-// f'(a) for an element-wise function, shaped like a.
-Expr elementwise_derivative(Fn f, const Expr& a) {
-  switch (f) {
-    case Fn::log: return power(a, -1);                                        // log' = 1/x
-    case Fn::exp: return func(Fn::exp, a);                                    // exp' = exp
-    case Fn::sqrt: return scale(0.5, power(func(Fn::sqrt, a), -1));           // sqrt' = 1/(2 sqrt x)
-    case Fn::abs: return func(Fn::sign, a);                                   // |x|' = sign x (0 at 0)
-    case Fn::sign: return zero(a->shape);
-    case Fn::sin: return func(Fn::cos, a);
-    case Fn::cos: return neg(func(Fn::sin, a));
-    case Fn::sinh: return func(Fn::cosh, a);
-    case Fn::cosh: return func(Fn::sinh, a);
-    case Fn::tanh: return power(func(Fn::cosh, a), -2);                        // tanh' = 1/cosh²
-    case Fn::sigmoid: return hadamard(func(Fn::sigmoid, a), sub(constant(1), func(Fn::sigmoid, a)));  // σ(1−σ)
-    case Fn::relu: return func(Fn::step, a);                                  // max(0,z)' = step(z), 0 at 0
-    case Fn::step: return zero(a->shape);
-    case Fn::sum: case Fn::tr: case Fn::det: case Fn::logdet: case Fn::inv: case Fn::softmax: case Fn::norm2:
-    case Fn::diag:
-      break;
-  }
-  throw Error(std::string("internal: ") + fn_name(f) + " is not element-wise", ErrorKind::internal);
-}
-
 Expr chain_of(const Expr& m, size_t from, size_t to) {  // product of m's chain [from, to)
   std::vector<Expr> fs(m->args.begin() + from, m->args.begin() + to);
   if (fs.empty()) return nullptr;

@@ -185,19 +185,9 @@ struct Evaluator {
         return full({1, 1}, std::log(d), kF64);
       }
       case Fn::inv: return lu_inverse(factor(a));
-      case Fn::log: return nabla::log(a);
-      case Fn::exp: return nabla::exp(a);
-      case Fn::sqrt: return nabla::sqrt(a);
-      case Fn::abs: return nabla::abs(a);
-      case Fn::sign: return nabla::step(a) - nabla::step(-a);
-      case Fn::sin: return nabla::sin(a);
-      case Fn::cos: return nabla::cos(a);
-      case Fn::sinh: return (nabla::exp(a) - nabla::exp(-a)) * 0.5;
-      case Fn::cosh: return nabla::cosh(a);
-      case Fn::tanh: return nabla::tanh(a);
-      case Fn::sigmoid: return nabla::sigmoid(a);
-      case Fn::relu: return nabla::relu(a);
-      case Fn::step: return nabla::step(a);
+#define NABLA_ELEMENTWISE(NAME, ...) case Fn::NAME:
+#include "nabla/elementwise.def"
+        return apply_elementwise(e->fn, a);
       case Fn::softmax: return nabla::softmax(a, 0);
       case Fn::norm2: return as2d(nabla::norm(a), 1, 1);
       case Fn::diag: {

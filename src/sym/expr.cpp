@@ -11,6 +11,7 @@
 
 #include "nabla/error.hpp"
 #include "nabla/sym.hpp"
+#include "sym/internal.hpp"
 
 namespace nabla::sym {
 
@@ -99,45 +100,7 @@ std::string Shape::str() const {
 
 // ---- functions --------------------------------------------------------------
 
-const char* fn_name(Fn f) {
-  switch (f) {
-    case Fn::sum: return "sum";
-    case Fn::tr: return "tr";
-    case Fn::det: return "det";
-    case Fn::logdet: return "logdet";
-    case Fn::inv: return "inv";
-    case Fn::log: return "log";
-    case Fn::exp: return "exp";
-    case Fn::sqrt: return "sqrt";
-    case Fn::abs: return "abs";
-    case Fn::sign: return "sign";
-    case Fn::sin: return "sin";
-    case Fn::cos: return "cos";
-    case Fn::sinh: return "sinh";
-    case Fn::cosh: return "cosh";
-    case Fn::tanh: return "tanh";
-    case Fn::sigmoid: return "sigmoid";
-    case Fn::relu: return "relu";
-    case Fn::step: return "step";
-    case Fn::softmax: return "softmax";
-    case Fn::norm2: return "norm2";
-    case Fn::diag: return "diag";
-  }
-  return "?";
-}
-
-bool fn_is_elementwise(Fn f) {
-  switch (f) {
-    case Fn::log: case Fn::exp: case Fn::sqrt: case Fn::abs: case Fn::sign: case Fn::sin:
-    case Fn::cos: case Fn::sinh: case Fn::cosh: case Fn::tanh: case Fn::sigmoid: case Fn::relu:
-    case Fn::step:
-      return true;
-    case Fn::sum: case Fn::tr: case Fn::det: case Fn::logdet: case Fn::inv: case Fn::softmax:
-    case Fn::norm2: case Fn::diag:
-      return false;
-  }
-  return false;
-}
+// fn_name and fn_is_elementwise: functions.cpp, from the op registry.
 
 // ---- hash-consing -------------------------------------------------------------
 
@@ -660,19 +623,9 @@ Expr transpose(const Expr& a) {
 
 static double fold(Fn f, double x) {
   switch (f) {
-    case Fn::log: return std::log(x);
-    case Fn::exp: return std::exp(x);
-    case Fn::sqrt: return std::sqrt(x);
-    case Fn::abs: return std::fabs(x);
-    case Fn::sign: return double((x > 0) - (x < 0));
-    case Fn::sin: return std::sin(x);
-    case Fn::cos: return std::cos(x);
-    case Fn::sinh: return std::sinh(x);
-    case Fn::cosh: return std::cosh(x);
-    case Fn::tanh: return std::tanh(x);
-    case Fn::sigmoid: return 1 / (1 + std::exp(-x));
-    case Fn::relu: return x > 0 ? x : 0;
-    case Fn::step: return x > 0 ? 1 : 0;
+#define NABLA_ELEMENTWISE(NAME, ...) case Fn::NAME:
+#include "nabla/elementwise.def"
+      return fold_elementwise(f, x);
     case Fn::sum: case Fn::tr: case Fn::det: case Fn::diag: return x;
     case Fn::logdet: return std::log(x);
     case Fn::inv: return 1 / x;

@@ -9,6 +9,7 @@
 
 #include "nabla/error.hpp"
 #include "nabla/sym.hpp"
+#include "sym/internal.hpp"
 
 namespace nabla::sym {
 
@@ -89,22 +90,6 @@ std::vector<Token> lex(const std::string& s) {
   return out;
 }
 
-bool lookup_fn(const std::string& name, Fn& f) {
-  static const std::pair<const char*, Fn> table[] = {
-      {"sum", Fn::sum},         {"tr", Fn::tr},         {"trace", Fn::tr},     {"det", Fn::det},
-      {"logdet", Fn::logdet},   {"inv", Fn::inv},       {"log", Fn::log},      {"exp", Fn::exp},
-      {"sqrt", Fn::sqrt},       {"abs", Fn::abs},       {"sign", Fn::sign},    {"sin", Fn::sin},
-      {"cos", Fn::cos},         {"sinh", Fn::sinh},     {"cosh", Fn::cosh},    {"tanh", Fn::tanh},
-      {"sigmoid", Fn::sigmoid}, {"relu", Fn::relu},     {"step", Fn::step},    {"softmax", Fn::softmax},
-      {"norm2", Fn::norm2},     {"norm", Fn::norm2},    {"diag", Fn::diag},
-  };
-  for (auto& [n, fn] : table)
-    if (name == n) {
-      f = fn;
-      return true;
-    }
-  return false;
-}
 
 bool is_reserved(const std::string& name) {
   Fn f;

@@ -207,17 +207,15 @@ class Printer {
     if (!latex_) return {std::string(fn_name(e->fn)) + "(" + print(a).s + ")", kAtom};
     std::string inner = print(a).s;
     switch (e->fn) {
-      case Fn::sqrt: return {"\\sqrt{" + inner + "}", kAtom};
-      case Fn::abs: return {"\\left|" + inner + "\\right|", kAtom};
       case Fn::norm2: return {"\\left\\lVert " + inner + " \\right\\rVert_2", kAtom};
       case Fn::inv: return {wrap(a, kPostfix) + "^{-1}", kPostfix};
       case Fn::det: return {"\\det" + paren(inner), kAtom};
       case Fn::logdet: return {"\\log\\det" + paren(inner), kAtom};
-      case Fn::log: case Fn::exp: case Fn::sin: case Fn::cos: case Fn::sinh: case Fn::cosh: case Fn::tanh:
-        return {"\\" + std::string(fn_name(e->fn)) + paren(inner), kAtom};
-      case Fn::sigmoid: return {"\\sigma" + paren(inner), kAtom};
-      case Fn::sum: case Fn::tr: case Fn::sign: case Fn::relu: case Fn::step: case Fn::softmax: case Fn::diag:
+      case Fn::sum: case Fn::tr: case Fn::softmax: case Fn::diag:
         return {"\\operatorname{" + std::string(fn_name(e->fn)) + "}" + paren(inner), kAtom};
+#define NABLA_ELEMENTWISE(NAME, ...) case Fn::NAME:
+#include "nabla/elementwise.def"
+        return {elementwise_latex(e->fn, inner, paren(inner)), kAtom};
     }
     return {inner, kAtom};
   }
