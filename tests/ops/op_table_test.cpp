@@ -332,6 +332,9 @@ std::vector<OpCase> build_table() {
   t.unary("sinh", "sinh", [](auto& x) { return sinh(x); }, [](double x) { return std::sinh(x); });
   t.unary("sign", "sign", [](auto& x) { return sign(x); }, [](double x) { return double((x > 0) - (x < 0)); },
           Dom::away0);
+  t.unary("atan", "atan", [](auto& x) { return atan(x); }, [](double x) { return std::atan(x); });
+  t.unary("asinh", "asinh", [](auto& x) { return asinh(x); }, [](double x) { return std::asinh(x); });
+  t.unary("erf", "erf", [](auto& x) { return erf(x); }, [](double x) { return std::erf(x); });
   t.unary("step", "step", [](auto& x) { return step(x); }, [](double x) { return x > 0 ? 1.0 : 0.0; }, Dom::away0);
 
   // ---- linear algebra ----
