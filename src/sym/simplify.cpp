@@ -361,13 +361,18 @@ Expr rebuild(const Expr& e, const std::vector<Expr>& args) {
   return e;
 }
 
+// Note [Memo keys own their nodes]: the memo is keyed by the Expr itself, not
+// by its address. The rules build intermediate expressions that die as soon
+// as a later form replaces them; keyed by a raw pointer, a freed node's
+// address could be reused by a new, different node, which then found the
+// dead one's simplification (e.g. a factor of a product dropped).
 struct Simplifier {
   std::vector<RuleApplication>* trace;
-  std::unordered_map<const Node*, Expr> memo;
+  std::unordered_map<Expr, Expr> memo;
   int budget = 10000;
 
   Expr run(const Expr& e) {
-    auto it = memo.find(e.get());
+    auto it = memo.find(e);
     if (it != memo.end()) return it->second;
     std::vector<Expr> args;
     args.reserve(e->args.size());
@@ -386,7 +391,7 @@ struct Simplifier {
         break;
       }
     }
-    memo[e.get()] = cur;
+    memo[e] = cur;
     return cur;
   }
 };
