@@ -120,4 +120,18 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);  // cond ≠
 bool allclose(const Tensor& a, const Tensor& b, double rtol = 1e-5, double atol = 1e-8);
 bool equal(const Tensor& a, const Tensor& b);  // same shape, same values
 
+// ---- inverse, determinants and solves (LU with partial pivoting) ------------
+// Each takes a matrix [n, n] or a batch of them [..., n, n], float32 or float64.
+// A matrix singular to working precision (a zero pivot, or a reciprocal
+// condition number below the dtype's epsilon) makes inv and solve throw
+// nabla::Error naming the op and the shape; so do their gradients, and the
+// gradients of det and logdet, which need X⁻¹.
+Tensor inv(const Tensor& x);  // X⁻¹
+Tensor det(const Tensor& x);  // det X of each matrix: [n, n] → [], [..., n, n] → [...]; 0 when singular
+// log det X as PyTorch's logdet: NaN where det X < 0, −inf where det X = 0.
+Tensor logdet(const Tensor& x);
+// X = A⁻¹B without forming A⁻¹: A [..., n, n] and B [..., n, k] (the batch dims
+// broadcast) → [..., n, k]; a vector B [n] gives [..., n].
+Tensor solve(const Tensor& a, const Tensor& b);
+
 }  // namespace nabla
