@@ -23,6 +23,14 @@ namespace nabla {
 // only on the batch size and the thread count, and the parts are summed in
 // shard order, so a seeded run still repeats bit for bit.
 //
+// Shards may share nodes: a loss that reads a non-leaf computed once outside
+// (h = tanh(w) * 0.5 before the call, read by every shard) puts h's nodes in
+// every shard's graph. The passes keep their state apart (Note [Pass state]
+// in engine.cpp), so they may run those nodes at the same time, provided none
+// releases a node another still has to run: the shards' passes retain the
+// graph. Their own nodes go anyway when the shard's loss does, a moment later;
+// the shared ones stay usable, as after a backward with retain_graph.
+//
 // Why: the two threads synchronize once per step instead of once or more per
 // product (Note [Shards] in kernels/gemm.cpp). Measured on `nabla train`
 // (784-256-128-10, Adam), same binary with and without the split, runs
@@ -122,7 +130,7 @@ double data_parallel_backward(const std::function<Tensor(const Tensor&, const Te
                      " for rows ", lo, "..", hi, "; it must return one value");
     if (options.mean_over_rows) loss = loss * (static_cast<double>(hi - lo) / static_cast<double>(rows));
     losses[static_cast<size_t>(s)] = loss.item();
-    parts[static_cast<size_t>(s)] = detail::grad_or_none({loss}, params);
+    parts[static_cast<size_t>(s)] = detail::grad_or_none({loss}, params, /*retain_graph=*/true);
   });
   double value = 0;
   for (double l : losses) value += l;

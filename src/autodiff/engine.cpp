@@ -1,14 +1,17 @@
 // The backward engine.
 //
 // One pass: (1) walk the graph from the outputs with an explicit stack,
-// counting for every node how many consumers inside this graph will send it
-// a gradient, and marking which nodes lie on a path to something that wants
-// a gradient; (2) seed the outputs; (3) run nodes whose consumers have all
-// reported (Kahn's order = reverse topological order), each exactly once,
-// accumulating what they return into their inputs' nodes or into leaves.
+// giving every node it reaches a row of this pass's table (Note [Pass
+// state]), counting for every node how many consumers inside this graph will
+// send it a gradient, and marking which nodes lie on a path to something that
+// wants a gradient; (2) seed the outputs; (3) run nodes whose consumers have
+// all reported (Kahn's order = reverse topological order), each exactly once,
+// summing what they return into the rows of their edges' nodes; (4) deliver
+// the leaves' sums into their .grad().
 #include <algorithm>
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <utility>
 
@@ -19,9 +22,6 @@ namespace nabla {
 
 namespace {
 NABLA_TLS bool g_grad_enabled = true;
-// Distinguishes passes so Node scratch needs no reset. Atomic, and each pass
-// compares against its own copy: passes may run in several threads at once.
-std::atomic<uint64_t> g_epoch{0};
 
 // True when nobody else can see t's values: one handle, one view of its
 // storage, laid out densely (no stride-0 aliasing), outside any graph.
@@ -34,9 +34,9 @@ bool exclusively_owned(const Tensor& t) {
 // when it is shared (add's VJP hands the same tensor to both inputs; a VJP may
 // return a view): the engine only ever adds in place into a slot nobody else
 // sees, and falls back to slot + g otherwise, so sharing is safe while the
-// pass runs. Slots that outlive the pass (leaf .grad, grad()'s results) are
-// listed in `shared` and copied at the end of the pass if something outside
-// still shares them (Note [Shared gradients]).
+// pass runs. Slots that outlive the pass (grad()'s results) are listed in
+// `shared` and copied at the end of the pass if something outside still
+// shares them (Note [Shared gradients]).
 // Gradients that carry a tangent (forward-over-reverse) are never updated in
 // place: in-place writes do not propagate tangents.
 void accumulate(Tensor& slot, Tensor g, bool create_graph, Node::List<Tensor*>* shared = nullptr) {
@@ -59,12 +59,42 @@ void accumulate(Tensor& slot, Tensor g, bool create_graph, Node::List<Tensor*>* 
     }
   }
 }
+
+// Makes a slot that outlives the pass its own dense buffer when something
+// else still shares it (Note [Shared gradients]).
+void unshare_slot(Tensor& slot) {
+  if (!slot.defined() || exclusively_owned(slot)) return;
+  const bool diag = slot.impl()->diag_batch;
+  slot = slot.detach().clone();
+  slot.impl()->diag_batch = diag;
+}
+
+std::mutex g_accumulator_mu;  // guards making accumulators (rare: once per leaf)
 }  // namespace
 
-// Note [Deep graphs]: a node owns its inputs, which own their nodes, so
-// destroying the output of a 100000-step chain would recurse 100000 frames
-// deep. Instead each dying node hands the nodes it alone keeps alive to a
-// per-thread list, and only the outermost destructor drains it, one at a time.
+const std::shared_ptr<Node>& grad_accumulator(const std::shared_ptr<TensorImpl>& leaf) {
+  TensorImpl& t = *leaf;
+  if (!t.has_accumulator.load(std::memory_order_acquire)) {
+    std::lock_guard<std::mutex> lock(g_accumulator_mu);
+    if (!t.has_accumulator.load(std::memory_order_relaxed)) {
+      auto acc = std::allocate_shared<AccumulateGrad>(detail::SmallAllocator<AccumulateGrad>());
+      acc->name = "AccumulateGrad";
+      acc->leaf = leaf;
+      acc->out_shape = t.shape;
+      acc->out_dtype = t.dtype;
+      t.grad_accumulator = std::move(acc);
+      t.has_accumulator.store(true, std::memory_order_release);
+    }
+  }
+  return t.grad_accumulator;
+}
+
+// Note [Deep graphs]: a node owns its edges' nodes, so destroying the output
+// of a 100000-step chain would recurse 100000 frames deep. Instead each dying
+// node hands the nodes it alone keeps alive to a per-thread list, and only the
+// outermost destructor drains it, one at a time. LambdaNode drops its VJP's
+// captures first: a captured input's node is then still held by the edge, so
+// dropping the capture never destroys a node from inside another.
 namespace {
 std::vector<std::shared_ptr<Node>>& orphans() {
   thread_local std::vector<std::shared_ptr<Node>> list;
@@ -75,12 +105,13 @@ NABLA_TLS bool t_draining = false;
 
 Node::~Node() {
   bool orphaned = false;
-  for (auto& in : inputs) {
-    if (in && in.use_count() == 1 && in->grad_fn && in->grad_fn.use_count() == 1) {
-      orphans().push_back(std::move(in->grad_fn));
+  for (Edge& e : edges) {
+    e.keep.reset();  // the input itself may go now; e.node still holds its node
+    if (e.node && e.node.use_count() == 1) {
+      orphans().push_back(std::move(e.node));
       orphaned = true;
     }
-    in.reset();
+    e.node.reset();
   }
   // Only the outermost destructor drains; when it orphaned nothing the list is
   // empty (every earlier outermost call drained it).
@@ -104,28 +135,98 @@ std::string Tensor::grad_fn_name() const {
 
 namespace {
 
+// Note [Pass state]: everything a pass knows about a node lives in the pass,
+// not in the node: its row of `rows`, found through a small open-addressing
+// map from Node* to the row's index, assigned in the order the collect walk
+// first reaches the node. Nodes hold only structure and saved values, so any
+// number of passes may run over one retained graph at once, in any threads
+// (as PyTorch's GraphTask). The only graph state a pass writes is `released`
+// (without retain_graph), and the only shared state a pass writes is a leaf's
+// .grad(), under its accumulator's mutex.
+struct Row {
+  Node* node;
+  Tensor grad;         // the sum of what reached the node so far
+  uint32_t slot;       // where the map holds this node
+  int32_t first_edge;  // into Scratch::targets: the row of each edge's node (-1: no edge)
+  int32_t capture;     // index into grad()'s results, or -1
+  int32_t pending;     // consumers that will still send a gradient
+  bool needed;         // runs its VJP: one of its edges leads to an active node
+  bool active;         // takes gradients: needed, captured, or a leaf to deliver to
+};
+struct Frame {
+  int32_t row;
+  uint32_t next;
+};
+struct MapSlot {
+  Node* key;
+  int32_t row;
+};
+struct LeafRef {
+  int32_t row;
+  std::shared_ptr<TensorImpl> leaf;
+};
+
 // The working lists of one pass. Each thread keeps one set and reuses it, so
 // that a pass over a small graph allocates nothing of its own; a pass that
 // starts inside another on the same thread (a VJP that differentiates
 // something) gets a fresh set.
-struct Frame {
-  Node* node;
-  size_t next;
-};
 struct Scratch {
-  Node::List<Node*> order;  // post-order (inputs before consumers)
+  Node::List<Row> rows;
+  Node::List<MapSlot> map;  // capacity a power of two, at most half full
+  Node::List<int32_t> targets;
+  Node::List<int32_t> order;  // post-order (inputs before consumers)
+  Node::List<int32_t> root_rows;
   Node::List<Frame> stack;
-  Node::List<Node*> ready;
+  Node::List<int32_t> ready;
   Node::List<Tensor> grads;
   Node::List<char> needs;
+  Node::List<LeafRef> leaves;  // leaves this pass delivers to
   Node::List<Tensor*> shared;  // result slots that may share their first gradient
   bool busy = false;
+
+  static uint32_t hash(const Node* n, size_t mask) {
+    return static_cast<uint32_t>(((reinterpret_cast<uintptr_t>(n) >> 4) * 0x9E3779B97F4A7C15ull) >> 32) &
+           static_cast<uint32_t>(mask);
+  }
+  // The row of n, or -1.
+  int32_t find(const Node* n) const {
+    if (map.empty()) return -1;
+    const size_t mask = map.size() - 1;
+    for (uint32_t i = hash(n, mask);; i = (i + 1) & mask) {
+      if (map[i].key == n) return map[i].row;
+      if (!map[i].key) return -1;
+    }
+  }
+  uint32_t place(Node* n, int32_t row) {
+    const size_t mask = map.size() - 1;
+    uint32_t i = hash(n, mask);
+    while (map[i].key) i = (i + 1) & mask;
+    map[i] = {n, row};
+    return i;
+  }
+  // A new row for n (not yet in the map).
+  int32_t add(Node* n, int32_t capture, bool active) {
+    if (2 * (rows.size() + 1) > map.size()) {
+      map.assign(std::max<size_t>(64, 2 * map.size()), MapSlot{nullptr, -1});
+      for (size_t r = 0; r < rows.size(); ++r) rows[r].slot = place(rows[r].node, static_cast<int32_t>(r));
+    }
+    const auto row = static_cast<int32_t>(rows.size());
+    const uint32_t slot = place(n, row);
+    rows.push_back(Row{n, Tensor(), slot, static_cast<int32_t>(targets.size()), capture, 0, false, active});
+    targets.resize(targets.size() + n->edges.size(), -1);
+    return row;
+  }
   void clear() {
+    for (const Row& r : rows) map[r.slot].key = nullptr;
+    rows.clear();
+    targets.clear();
     order.clear();
+    root_rows.clear();
     stack.clear();
     ready.clear();
     grads.clear();
     needs.clear();
+    leaves.clear();
     shared.clear();
   }
 };
@@ -155,17 +256,24 @@ class ScratchLease {
   Scratch* s_;
 };
 
+// The node that takes t's gradient: its grad_fn, or a leaf's accumulator.
+Node* node_of(const Tensor& t) {
+  TensorImpl* i = t.impl();
+  return i->grad_fn ? i->grad_fn.get() : grad_accumulator(t.impl_ptr()).get();
+}
+
 // Note [Node lifetime in a pass]: the pass holds raw Node pointers. Every node
-// it visits is owned along a chain root → grad_fn → inputs → grad_fn …, and
-// the pass never cuts such a chain (release() drops a VJP's captures, never a
-// node's inputs), while the caller keeps the roots alive for the whole pass.
+// it visits is owned along a chain root → grad_fn → edges → node …, or is the
+// accumulator of a leaf (owned by the leaf, and by the edges into it), and the
+// pass never cuts such a chain (release() drops a VJP's captures, never a
+// node's edges), while the caller keeps the roots and grad()'s inputs alive
+// for the whole pass.
 struct Pass {
   bool retain_graph, create_graph, accumulate_leaves;
   int nb = 0;  // leading batch dims of every gradient (batched reverse mode)
-  uint64_t epoch = 0;  // this pass's mark on the nodes it visits
-  // For grad(): which tensors to report (their impl and index into captured),
-  // sorted by impl.
-  std::vector<std::pair<const TensorImpl*, size_t>> capture;
+  // For grad(): which nodes to report (their node and index into captured),
+  // sorted by node.
+  std::vector<std::pair<const Node*, size_t>> capture;
   std::vector<Tensor> captured;
   ScratchLease lease;
   Scratch& w = *lease;
@@ -173,14 +281,15 @@ struct Pass {
   Pass(bool retain, bool create, bool leaves, int batch_dims)
       : retain_graph(retain), create_graph(create), accumulate_leaves(leaves), nb(batch_dims) {}
 
-  // Registers grad()'s inputs; `op` names the caller in errors.
+  // Registers grad()'s inputs, by the node that takes each one's gradient;
+  // `op` names the caller in errors.
   void set_inputs(const std::vector<Tensor>& inputs, const char* op) {
     captured.resize(inputs.size());
     capture.reserve(inputs.size());
     for (size_t i = 0; i < inputs.size(); ++i) {
       NABLA_CHECK_KIND(inputs[i].defined() && inputs[i].requires_grad(), ErrorKind::autograd, op, ": input ", i,
                        " does not require grad");
-      capture.emplace_back(inputs[i].impl(), i);
+      capture.emplace_back(node_of(inputs[i]), i);
     }
     std::sort(capture.begin(), capture.end());
     for (size_t j = 1; j < capture.size(); ++j)
@@ -188,88 +297,116 @@ struct Pass {
                        std::max(capture[j].second, capture[j - 1].second), " is listed twice");
   }
 
-  // The captured slot for t, or null.
-  Tensor* capture_slot(const TensorImpl* t) {
-    if (capture.empty()) return nullptr;
-    auto it = std::lower_bound(capture.begin(), capture.end(), t,
-                               [](const auto& e, const TensorImpl* k) { return e.first < k; });
-    return it != capture.end() && it->first == t ? &captured[it->second] : nullptr;
+  int32_t capture_index(const Node* n) const {
+    if (capture.empty()) return -1;
+    auto it = std::lower_bound(capture.begin(), capture.end(), n,
+                               [](const auto& e, const Node* k) { return e.first < k; });
+    return it != capture.end() && it->first == n ? static_cast<int32_t>(it->second) : -1;
   }
-  bool captures(const TensorImpl* t) { return capture_slot(t) != nullptr; }
 
   // Note [Shared gradients]: a gradient that reaches a leaf (or a grad()
   // result) may be a tensor the engine also handed elsewhere, or one the user
   // passed in. Copying every such gradient on arrival costs an allocation and
-  // a copy per leaf and step; instead the copy happens here, once the engine's
-  // own references are gone, and only where something still shares the
-  // buffer (a seed the user holds, a view kept by a retained graph) or the
-  // gradient is a broadcast view. A leaf's .grad is then always its own
-  // dense buffer, safe to update in place (optimizers do).
+  // a copy per leaf and step; instead the copy happens at the end of the
+  // pass, once the engine's own references are gone, and only where something
+  // still shares the buffer (a seed the user holds, a view kept by a retained
+  // graph) or the gradient is a broadcast view. A leaf's .grad is then always
+  // its own dense buffer, safe to update in place (optimizers do).
   void unshare() {
-    for (Tensor* slot : w.shared) {
-      if (!slot->defined() || exclusively_owned(*slot)) continue;
-      const bool diag = slot->impl()->diag_batch;
-      *slot = slot->detach().clone();
-      slot->impl()->diag_batch = diag;
-    }
+    for (Tensor* slot : w.shared) unshare_slot(*slot);
     w.shared.clear();
   }
 
-  bool wants_leaf(const TensorImpl* t) { return (accumulate_leaves && t->requires_grad) || captures(t); }
-  bool wants(const TensorImpl* in) { return in->grad_fn ? (in->grad_fn->needed || captures(in)) : wants_leaf(in); }
-
-  static void visit(Node* n, uint64_t epoch) {
-    n->epoch = epoch;
-    n->pending = 0;
-    n->needed = false;
-    n->grad_accum = Tensor();
+  // A row for n; a leaf's accumulator is active when this pass delivers to
+  // the leaf or reports its gradient.
+  int32_t add_row(Node* n) {
+    const int32_t cap = capture_index(n);
+    bool active = cap >= 0;
+    if (n->is_accumulator && cap < 0 && accumulate_leaves) {
+      std::shared_ptr<TensorImpl> leaf = static_cast<AccumulateGrad*>(n)->leaf.lock();
+      if (leaf && leaf->requires_grad) {
+        active = true;
+        w.leaves.push_back({static_cast<int32_t>(w.rows.size()), std::move(leaf)});
+      }
+    }
+    return w.add(n, cap, active);
   }
 
   void collect(std::span<const Tensor> roots) {
-    epoch = ++g_epoch;
     auto& stack = w.stack;
+    auto& rows = w.rows;
     for (const Tensor& r : roots) {
-      Node* n = r.impl()->grad_fn.get();
-      if (!n || n->epoch == epoch) continue;
-      visit(n, epoch);
-      stack.push_back({n, 0});
+      Node* n = node_of(r);
+      int32_t ri = w.find(n);
+      if (ri >= 0) {
+        w.root_rows.push_back(ri);
+        continue;
+      }
+      ri = add_row(n);
+      w.root_rows.push_back(ri);
+      stack.push_back({ri, 0});
       while (!stack.empty()) {
-        Frame& f = stack.back();
-        if (f.next < f.node->inputs.size()) {
-          const auto& in = f.node->inputs[f.next++];
-          if (!in) continue;
-          Node* c = in->grad_fn.get();
-          if (c && c->epoch != epoch) {
-            visit(c, epoch);
-            stack.push_back({c, 0});
+        const Frame f = stack.back();
+        Node* node = rows[f.row].node;
+        if (f.next < node->edges.size()) {
+          stack.back().next = f.next + 1;
+          Node* c = node->edges[f.next].node.get();
+          if (!c) continue;
+          int32_t ci = w.find(c);
+          if (ci < 0) {
+            ci = add_row(c);
+            stack.push_back({ci, 0});
           }
+          w.targets[rows[f.row].first_edge + f.next] = ci;
         } else {
-          Node* n2 = f.node;
           stack.pop_back();
-          // Inputs are finished: decide whether this node leads anywhere useful.
-          for (const auto& in : n2->inputs)
-            if (in && wants(in.get())) {
-              n2->needed = true;
-              break;
-            }
-          w.order.push_back(n2);
+          // Edges are finished: decide whether this node leads anywhere useful.
+          Row& row = rows[f.row];
+          if (!node->is_accumulator) {
+            const int32_t* t = &w.targets[row.first_edge];
+            for (size_t i = 0; i < node->edges.size(); ++i)
+              if (t[i] >= 0 && rows[t[i]].active) {
+                row.needed = true;
+                row.active = true;
+                break;
+              }
+          }
+          w.order.push_back(f.row);
         }
       }
     }
-    // Count, for each needed node, the needed consumers that will feed it.
-    for (Node* n : w.order) {
-      if (!n->needed) continue;
-      for (const auto& in : n->inputs)
-        if (in && in->grad_fn && in->grad_fn->epoch == epoch) ++in->grad_fn->pending;
+    // Count, for each needed node, the consumers that will feed it.
+    for (int32_t i : w.order) {
+      const Row& row = rows[i];
+      if (!row.needed) continue;
+      const int32_t* t = &w.targets[row.first_edge];
+      for (size_t e = 0; e < row.node->edges.size(); ++e)
+        if (t[e] >= 0) ++rows[t[e]].pending;
     }
   }
 
-  void deliver_leaf(TensorImpl* leaf, Tensor g) {
-    if (Tensor* slot = capture_slot(leaf)) {
-      accumulate(*slot, std::move(g), create_graph, &w.shared);
+  // Adds a leaf's sum into its .grad(), under its accumulator's mutex: other
+  // passes, in other threads, may deliver to the same leaf. The engine's own
+  // references to g are gone by now, so the first gradient is copied only if
+  // something outside still shares it (Note [Shared gradients]).
+  void deliver(const LeafRef& l) {
+    Tensor g = std::move(w.rows[l.row].grad);
+    if (!g.defined() || !l.leaf->requires_grad) return;
+    auto* acc = static_cast<AccumulateGrad*>(w.rows[l.row].node);
+    std::lock_guard<std::mutex> lock(acc->mu);
+    Tensor& slot = l.leaf->grad;
+    if (slot.defined()) {
+      accumulate(slot, std::move(g), create_graph);
       return;
     }
-    if (accumulate_leaves && leaf->requires_grad) accumulate(leaf->grad, std::move(g), create_graph, &w.shared);
+    slot = std::move(g);
+    if (!create_graph && !has_tangent(slot) && !slot.impl()->diag_batch) unshare_slot(slot);
+  }
+
+  void finish() {
+    for (const LeafRef& l : w.leaves) deliver(l);
+    w.leaves.clear();
+    unshare();
   }
 
   void run(std::span<const Tensor> roots, std::span<const Tensor> seeds) {
@@ -277,40 +414,43 @@ struct Pass {
       run_nodes(roots, seeds);
     } catch (...) {
       try {
-        unshare();
+        finish();  // what reached the leaves before the error stays, as it did arrive
       } catch (...) {  // out of memory while copying: the error already under way matters more
       }
       throw;
     }
-    unshare();
+    finish();
   }
 
   void run_nodes(std::span<const Tensor> roots, std::span<const Tensor> seeds) {
     AutoGradMode mode(create_graph);
+    auto& rows = w.rows;
     for (size_t i = 0; i < roots.size(); ++i) {
-      TensorImpl* r = roots[i].impl();
-      if (!r->grad_fn) {
-        deliver_leaf(r, seeds[i]);
-        continue;
-      }
-      // grad(y, {y}): ∂y/∂y is the seed itself
-      if (Tensor* slot = capture_slot(r)) accumulate(*slot, seeds[i], create_graph, &w.shared);
-      if (r->grad_fn->needed) accumulate(r->grad_fn->grad_accum, seeds[i], create_graph);
+      Row& r = rows[w.root_rows[i]];
+      if (r.active) accumulate(r.grad, seeds[i], create_graph);
     }
-    // Ready set: needed nodes with no pending consumers, processed in reverse
+    // Ready set: active nodes with no pending consumers, processed in reverse
     // post-order among equals, which keeps the sweep deterministic.
     auto& ready = w.ready;
     for (auto it = w.order.rbegin(); it != w.order.rend(); ++it)
-      if ((*it)->needed && (*it)->pending == 0) ready.push_back(*it);
+      if (rows[*it].active && rows[*it].pending == 0) ready.push_back(*it);
     std::reverse(ready.begin(), ready.end());
     auto& grads = w.grads;
     auto& needs = w.needs;
     while (!ready.empty()) {
-      Node* n = ready.back();
+      Row& row = rows[ready.back()];
       ready.pop_back();
-      Tensor g = std::move(n->grad_accum);
-      n->grad_accum = Tensor();
-      const size_t k = n->inputs.size();
+      Node* n = row.node;
+      if (row.capture >= 0 && row.grad.defined())
+        accumulate(captured[static_cast<size_t>(row.capture)], row.grad, create_graph, &w.shared);
+      if (!row.needed) {
+        if (row.capture >= 0) row.grad = Tensor();  // a leaf's sum stays for delivery
+        continue;
+      }
+      Tensor g = std::move(row.grad);
+      row.grad = Tensor();
+      const size_t k = n->edges.size();
+      const int32_t* t = &w.targets[row.first_edge];
       if (g.defined()) {
         NABLA_CHECK_KIND(!n->released, ErrorKind::autograd, "backward: trying to backward through the graph a second time (through ",
                          n->name, "); pass retain_graph=true to the first backward");
@@ -319,28 +459,21 @@ struct Pass {
                            " for its gradient was modified in place after it was used");
         grads.assign(k, Tensor());
         needs.assign(k, 0);
-        for (size_t i = 0; i < k; ++i) {
-          const auto& in = n->inputs[i];
-          if (in) needs[i] = wants(in.get());
-        }
+        for (size_t i = 0; i < k; ++i) needs[i] = t[i] >= 0 && rows[t[i]].active;
         n->apply(g, VjpCtx{grads.data(), reinterpret_cast<const bool*>(needs.data())});
         g = Tensor();
         for (size_t i = 0; i < k; ++i) {
           if (!needs[i] || !grads[i].defined()) continue;
-          TensorImpl* in = n->inputs[i].get();
-          NABLA_ASSERT(nb == 0 ? grads[i].impl()->shape == in->shape : [&] {
+          Row& to = rows[t[i]];
+          NABLA_ASSERT(nb == 0 ? grads[i].impl()->shape == to.node->out_shape : [&] {
             const Shape& gs = grads[i].impl()->shape;
-            if (gs.size() != in->shape.size() + nb) return false;
-            for (int j = 0; j < in->shape.size(); ++j)
-              if (gs[j + nb] != in->shape[j]) return false;
+            const Shape& is = to.node->out_shape;
+            if (gs.size() != is.size() + nb) return false;
+            for (int j = 0; j < is.size(); ++j)
+              if (gs[j + nb] != is[j]) return false;
             return true;
           }());
-          if (in->grad_fn) {
-            if (Tensor* slot = capture_slot(in)) accumulate(*slot, grads[i], create_graph, &w.shared);
-            if (in->grad_fn->needed) accumulate(in->grad_fn->grad_accum, std::move(grads[i]), create_graph);
-          } else {
-            deliver_leaf(in, std::move(grads[i]));
-          }
+          accumulate(to.grad, std::move(grads[i]), create_graph);
         }
         grads.clear();  // drop what the VJP returned before the next node runs
       }
@@ -348,9 +481,10 @@ struct Pass {
         n->release();
         n->released = true;
       }
-      for (const auto& in : n->inputs) {
-        if (!in || !in->grad_fn || !in->grad_fn->needed || in->grad_fn->epoch != epoch) continue;
-        if (--in->grad_fn->pending == 0) ready.push_back(in->grad_fn.get());
+      for (size_t i = 0; i < k; ++i) {
+        if (t[i] < 0) continue;
+        Row& to = rows[t[i]];
+        if (--to.pending == 0 && to.active) ready.push_back(t[i]);
       }
     }
   }
@@ -465,8 +599,9 @@ std::vector<Tensor> grad_impl(const std::vector<Tensor>& outputs, const std::vec
 }  // namespace
 
 namespace detail {
-std::vector<Tensor> grad_or_none(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs) {
-  return grad_impl(outputs, inputs, {}, false, false);
+std::vector<Tensor> grad_or_none(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
+                                 bool retain_graph) {
+  return grad_impl(outputs, inputs, {}, retain_graph, false);
 }
 }  // namespace detail
 

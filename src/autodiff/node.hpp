@@ -1,13 +1,17 @@
 // Private: graph nodes and the recording helper used by every op.
 //
-// A Node is created by an op whose inputs require grad. It keeps the inputs
-// (for the edges of the graph), whatever its VJP captured, and the VJP
-// itself. The engine (engine.cpp) owns the traversal; the calculus is in the
-// VJP lambdas, which live beside their forward in src/ops/.
+// A Node is created by an op whose inputs require grad. It keeps one edge per
+// input (Note [Edges]), whatever its VJP captured, and the VJP itself: graph
+// structure and saved values only. What a backward pass needs per node
+// (dependency counts, gradient sums) lives in the pass (engine.cpp, Note
+// [Pass state]), so passes over one graph never see each other. The engine
+// owns the traversal; the calculus is in the VJP lambdas, which live beside
+// their forward in src/ops/.
 #pragma once
 
 #include <initializer_list>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <vector>
 
@@ -27,11 +31,27 @@ struct VjpCtx {
   }
 };
 
+struct Node;
+
+// Note [Edges]: an edge leads from a node to the node that takes the gradient
+// of one of its inputs: the input's grad_fn, or, for a leaf that requires
+// grad, the leaf's accumulator (AccumulateGrad below). Edges hold nodes, not
+// tensors, so an input's values die with the forward pass unless a VJP
+// captured them (add, sum, reshape and concat capture none). The exception is
+// an input whose own node reads it by pointer (Note [Outputs in VJPs] in
+// ops/ops_internal.hpp): the edge then keeps that tensor alive, which is what
+// makes the pointer safe; its values are saved ones anyway.
+struct Edge {
+  std::shared_ptr<Node> node;       // null where the input needs no grad
+  std::shared_ptr<TensorImpl> keep;  // the input, when `node` reads it by pointer
+  explicit operator bool() const noexcept { return node != nullptr; }
+};
+
 struct Node {
   const char* name = "";
   template <class T>
   using List = std::vector<T, detail::SmallAllocator<T>>;  // Note [Small blocks]
-  detail::InlineVec<std::shared_ptr<TensorImpl>, 3> inputs;  // null where the input needs no grad
+  detail::InlineVec<Edge, 3> edges;  // one per input
   struct SavedVersion {
     Storage* storage;
     uint64_t version;
@@ -40,13 +60,9 @@ struct Node {
   detail::InlineVec<SavedVersion, 3> saved;
   Shape out_shape;
   DType out_dtype = kFloat32;
-  bool released = false;
-
-  // Engine scratch, valid during one backward pass.
-  Tensor grad_accum;
-  uint64_t epoch = 0;
-  int pending = 0;
-  bool needed = false;
+  bool released = false;       // graph state: a pass without retain_graph ran it
+  bool saves_output = false;   // the VJP reads the output by pointer (Note [Edges])
+  bool is_accumulator = false;  // an AccumulateGrad
 
   // Frees the chain of nodes behind this one iteratively (engine.cpp): the
   // default, recursive destruction would overflow the stack on deep graphs.
@@ -59,10 +75,35 @@ template <class F>
 struct LambdaNode final : Node {
   std::optional<F> fn;
   explicit LambdaNode(F&& f) : fn(std::move(f)) {}
-  ~LambdaNode() override { fn.reset(); }  // drop captures before ~Node unlinks the inputs
+  ~LambdaNode() override { fn.reset(); }  // drop captures before ~Node unlinks the edges
   void apply(const Tensor& grad, const VjpCtx& ctx) override { (*fn)(grad, ctx); }
   void release() override { fn.reset(); }
 };
+
+// The end of the edges into a leaf that requires grad (as PyTorch's
+// AccumulateGrad): every graph that reads the leaf shares it, so a pass sums
+// all of a leaf's gradients in one place and delivers them into .grad() once,
+// under `mu` (concurrent backward() calls may reach one leaf). It holds the
+// leaf weakly: a graph does not keep a leaf alive, and a leaf that is gone
+// gets nothing. The leaf owns its accumulator (TensorImpl::grad_accumulator).
+struct AccumulateGrad final : Node {
+  std::weak_ptr<TensorImpl> leaf;
+  std::mutex mu;  // guards the leaf's .grad() during delivery
+  AccumulateGrad() { is_accumulator = true; }
+  void apply(const Tensor&, const VjpCtx&) override {}  // the engine delivers instead
+  void release() override {}
+};
+
+// The leaf's accumulator, made on first use (engine.cpp).
+const std::shared_ptr<Node>& grad_accumulator(const std::shared_ptr<TensorImpl>& leaf);
+
+// The edge to t's gradient: empty when t needs none.
+inline Edge make_edge(const Tensor& t) {
+  if (!t.defined() || !t.impl()->requires_grad) return {};
+  const std::shared_ptr<TensorImpl>& impl = t.impl_ptr();
+  if (!impl->grad_fn) return {grad_accumulator(impl), nullptr};
+  return {impl->grad_fn, impl->grad_fn->saves_output ? impl : nullptr};
+}
 
 // A node holding `vjp`, from the small-block free lists.
 template <class F>
@@ -86,15 +127,17 @@ void record(Tensor& out, const char* name, std::initializer_list<const Tensor*> 
             std::initializer_list<const Tensor*> saved = {}) {
   auto node = make_node(std::forward<F>(vjp));
   node->name = name;
-  node->inputs.reserve(inputs.size());
-  for (const Tensor* t : inputs)
-    node->inputs.push_back(t->defined() && t->impl()->requires_grad ? t->impl_ptr() : nullptr);
+  node->edges.reserve(inputs.size());
+  for (const Tensor* t : inputs) node->edges.push_back(make_edge(*t));
+  TensorImpl* o = out.impl();
   int idx = 0;
   for (const Tensor* t : saved) {
-    if (t->defined()) node->saved.push_back({t->impl()->storage.get(), t->impl()->storage->version, idx});
+    if (t->defined()) {
+      node->saved.push_back({t->impl()->storage.get(), t->impl()->storage->version, idx});
+      if (t->impl() == o) node->saves_output = true;
+    }
     ++idx;
   }
-  TensorImpl* o = out.impl();
   node->out_shape = o->shape;
   node->out_dtype = o->dtype;
   o->requires_grad = true;
@@ -104,7 +147,8 @@ void record(Tensor& out, const char* name, std::initializer_list<const Tensor*> 
 namespace detail {
 // grad(outputs, inputs) of one-element outputs, leaving an input the outputs
 // do not depend on undefined (grad() would give zeros or an error).
-std::vector<Tensor> grad_or_none(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs);
+std::vector<Tensor> grad_or_none(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
+                                 bool retain_graph = false);
 }  // namespace detail
 
 }  // namespace nabla

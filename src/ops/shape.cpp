@@ -506,7 +506,7 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
     };
     auto node = make_node(std::move(node_fn));
     node->name = "concat";
-    for (const Tensor& x : xs) node->inputs.push_back(x.requires_grad() ? x.impl_ptr() : nullptr);
+    for (const Tensor& x : xs) node->edges.push_back(make_edge(x));
     node->out_shape = s;
     node->out_dtype = y.dtype();
     y.impl()->requires_grad = true;

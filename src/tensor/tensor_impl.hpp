@@ -85,6 +85,11 @@ struct TensorImpl {
   DType dtype = kFloat32;
   bool requires_grad = false;
   std::shared_ptr<Node> grad_fn;  // null for leaves and for tensors outside any graph
+  // A leaf that requires grad: the node its consumers' edges point at
+  // (AccumulateGrad, src/autodiff/node.hpp), made on first use and never
+  // replaced; `has_accumulator` publishes it to other threads.
+  std::shared_ptr<Node> grad_accumulator;
+  std::atomic<bool> has_accumulator{false};
   Tensor grad;
   // Forward mode: the tangents of k directions at once, shape [k, ...shape]
   // (undefined outside forward mode; see src/autodiff/forward.hpp).
