@@ -253,14 +253,11 @@ struct Bindings {
 
 // Evaluates in float64 with nabla's ops; the result is 2-d (a scalar is 1×1).
 // With requires_grad inputs, the graph is recorded (autodiff through the
-// expression), except through inv/det/logdet, which are computed by LU here.
+// expression, inv/det/logdet included: they are nabla's numeric ops).
 Tensor evaluate(const Expr& e, const Bindings& b);
 
 // A numeric function of Tensors: lower(e)(b) == evaluate(e, b).
 std::function<Tensor(const Bindings&)> lower(const Expr& e);
-
-// Does evaluating e go through inv/det/logdet (not differentiable by autodiff)?
-bool uses_lu(const Expr& e);
 
 // Reads {"x": [1,2], "A": [[1,2],[3,4]], "b": 0.5, "n": 3} against the
 // declarations; dimension symbols bind from the shapes (or from a number
@@ -277,16 +274,18 @@ std::string tensor_to_json(const Tensor& t, bool as_vector);
 // ---- checking ---------------------------------------------------------------
 
 struct CheckReport {
-  bool autodiff_used = false;   // false when f goes through inv/det/logdet
+  bool autodiff_used = false;   // true: check() throws rather than skip autodiff
   double autodiff_error = 0;    // worst |sym − ad| / max(1, |ad|)
   double fd_error = 0;          // worst |sym − fd| / max(1, |fd|)
   double tolerance = 0;
   bool ok = true;
-  std::string note;             // why autodiff was not used, if not
+  std::string note;             // remarks on the check, if any
 };
 
 // Evaluates d.result at b, and compares it with the same derivative computed
 // by nabla's autodiff engine and by central finite differences in float64.
+// Throws nabla::Error when autodiff cannot differentiate f at b: a check is
+// never passed on finite differences alone.
 CheckReport check(const Expr& f, const std::string& wrt, const Derivative& d, const Bindings& b);
 
 // The numeric derivative in d's layout, evaluated at b (2-d).

@@ -110,11 +110,15 @@ class Printer {
         std::rotate(order.begin(), order.begin() + i, order.begin() + i + 1);
         break;
       }
+    // Only beside a term that keeps the sum's shape: s*ones(m) + ones(m) is not s + 1.
+    bool shaped = false;
+    for (auto& t : e->args)
+      if (!expanded_scalar(t, e->shape)) shaped = true;
     for (size_t k = 0; k < order.size(); ++k) {
       size_t i = order[k];
       double c = e->coefs[i];
       Expr t = e->args[i];
-      if (Expr sc = expanded_scalar(t, e->shape)) t = sc;
+      if (Expr sc = shaped ? expanded_scalar(t, e->shape) : nullptr) t = sc;
       bool negative = c < 0;
       Expr shown = scale(k == 0 ? c : std::fabs(c), t);
       Printed p = print(shown);

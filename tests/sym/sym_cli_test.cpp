@@ -66,10 +66,12 @@ TEST_F(SymCli, AtValuesAndCheck) {
   r = nabla(R"cli(diff "x'*A*x" --let "x:vector(n) A:matrix(n,n)" --wrt x --order 2 --at )cli" + path);
   EXPECT_NE(r.out.find("{\"derivative\": [[2.0,5.0],[5.0,8.0]]}"), std::string::npos) << r.out;
 }
-TEST_F(SymCli, CheckWithoutAutodiffForLogdet) {
+TEST_F(SymCli, CheckCrossChecksLogdetWithAutodiff) {
   CliRun r = nabla(R"cli(diff "logdet(X)" --let "X:matrix(n,n)" --wrt X --check)cli");
   EXPECT_EQ(r.code, 0) << r.out;
-  EXPECT_NE(r.out.find("finite differences only"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("check: symbolic vs autodiff: worst relative error"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("check: ok"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("finite differences only"), std::string::npos) << r.out;
 }
 TEST_F(SymCli, ErrorsAreOneLineWithExitCode2) {
   CliRun r = nabla(R"cli(diff "x'*A*y" --let "x:vector(n) A:matrix(n,n) y:vector(m)" --wrt x)cli");
