@@ -160,6 +160,49 @@ Ref matmul_ref(Ref a, Ref b) {
   return reshaped(r, out);
 }
 
+// Gauss–Jordan on a square [n, n] reference, with partial pivoting: the
+// inverse, and the determinant as the product of the pivots.
+Ref inv_ref(const Ref& a, double* det = nullptr) {
+  const int64_t n = a.shape[0];
+  std::vector<double> m = a.v, inv(static_cast<size_t>(n * n), 0.0);
+  for (int64_t i = 0; i < n; ++i) inv[static_cast<size_t>(i * n + i)] = 1;
+  double d = 1;
+  auto at = [n](std::vector<double>& v, int64_t r, int64_t c) -> double& { return v[static_cast<size_t>(r * n + c)]; };
+  for (int64_t c = 0; c < n; ++c) {
+    int64_t p = c;
+    for (int64_t r = c + 1; r < n; ++r)
+      if (std::fabs(at(m, r, c)) > std::fabs(at(m, p, c))) p = r;
+    if (p != c) {
+      d = -d;
+      for (int64_t k = 0; k < n; ++k) {
+        std::swap(at(m, p, k), at(m, c, k));
+        std::swap(at(inv, p, k), at(inv, c, k));
+      }
+    }
+    const double piv = at(m, c, c);
+    d *= piv;
+    for (int64_t k = 0; k < n; ++k) {
+      at(m, c, k) /= piv;
+      at(inv, c, k) /= piv;
+    }
+    for (int64_t r = 0; r < n; ++r) {
+      if (r == c) continue;
+      const double f = at(m, r, c);
+      for (int64_t k = 0; k < n; ++k) {
+        at(m, r, k) -= f * at(m, c, k);
+        at(inv, r, k) -= f * at(inv, c, k);
+      }
+    }
+  }
+  if (det) *det = d;
+  return {a.shape, inv};
+}
+// a + c·I for a square reference.
+Ref shifted(Ref a, double c) {
+  for (int64_t i = 0; i < a.shape[0]; ++i) a.v[static_cast<size_t>(i * a.shape[0] + i)] += c;
+  return a;
+}
+
 // x[..., start + i·step, ...] along d, n elements.
 Ref slice_ref(const Ref& x, int d, int64_t start, int64_t n, int64_t step) {
   Shape s = x.shape;
@@ -389,6 +432,27 @@ std::vector<OpCase> build_table() {
              for (int64_t i = 0; i < std::min(r[0].shape[0], r[0].shape[1]); ++i) o.v[0] += get(r[0], {i, i});
              return o;
            }});
+  // inv, det, logdet, solve on X + 6·I: U(−2, 2) entries around a diagonal of
+  // 6 make the matrices diagonally dominant (well conditioned, det > 0).
+  {
+    auto dom = [](const Tensor& x) { return x + 6.0 * eye(x.size(0), x.dtype()); };
+    t.add({"inv", "inv_3x3", {{3, 3}}, {Dom::any}, [dom](V x) { return inv(dom(x[0])); },
+           [](R r) { return inv_ref(shifted(r[0], 6)); }, 1e-12});
+    t.add({"det", "det_3x3", {{3, 3}}, {Dom::any}, [dom](V x) { return det(dom(x[0])); }, [](R r) {
+             double d;
+             inv_ref(shifted(r[0], 6), &d);
+             return Ref{{}, {d}};
+           }, 1e-12});
+    t.add({"logdet", "logdet_4x4", {{4, 4}}, {Dom::any}, [dom](V x) { return logdet(dom(x[0])); }, [](R r) {
+             double d;
+             inv_ref(shifted(r[0], 6), &d);
+             return Ref{{}, {std::log(d)}};
+           }, 1e-12});
+    t.add({"solve", "solve_3x3_3x2", {{3, 3}, {3, 2}}, {Dom::any}, [dom](V x) { return solve(dom(x[0]), x[1]); },
+           [](R r) { return matmul_ref(inv_ref(shifted(r[0], 6)), r[1]); }, 1e-12});
+    t.add({"solve", "solve_3x3_vec", {{3, 3}, {3}}, {Dom::any}, [dom](V x) { return solve(dom(x[0]), x[1]); },
+           [](R r) { return matmul_ref(inv_ref(shifted(r[0], 6)), r[1]); }, 1e-12});
+  }
   for (Shape s : {Shape{3, 3}, Shape{3, 4}, Shape{4, 2}})
     t.add({"diag", "diag_of_matrix_" + shape_tag(s), {s}, {Dom::any}, [](V x) { return diag(x[0]); }, [](R r) {
              int64_t k = std::min(r[0].shape[0], r[0].shape[1]);
