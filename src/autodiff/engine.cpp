@@ -79,7 +79,7 @@ const std::shared_ptr<Node>& grad_accumulator(const std::shared_ptr<TensorImpl>&
     if (!t.has_accumulator.load(std::memory_order_relaxed)) {
       auto acc = std::allocate_shared<AccumulateGrad>(detail::SmallAllocator<AccumulateGrad>());
       acc->name = "AccumulateGrad";
-      acc->leaf = leaf;
+      acc->leaf = leaf.get();
       acc->out_shape = t.shape;
       acc->out_dtype = t.dtype;
       t.grad_accumulator = std::move(acc);
@@ -87,6 +87,12 @@ const std::shared_ptr<Node>& grad_accumulator(const std::shared_ptr<TensorImpl>&
     }
   }
   return t.grad_accumulator;
+}
+
+void forget_accumulator(TensorImpl& leaf) noexcept {
+  auto* acc = static_cast<AccumulateGrad*>(leaf.grad_accumulator.get());
+  std::lock_guard<detail::SpinLock> lock(acc->mu);
+  acc->leaf = nullptr;
 }
 
 // Note [Deep graphs]: a node owns its edges' nodes, so destroying the output
@@ -142,7 +148,7 @@ namespace {
 // number of passes may run over one retained graph at once, in any threads
 // (as PyTorch's GraphTask). The only graph state a pass writes is `released`
 // (without retain_graph), and the only shared state a pass writes is a leaf's
-// .grad(), under its accumulator's mutex.
+// .grad(), under its accumulator's lock.
 struct Row {
   Node* node;
   Tensor grad;         // the sum of what reached the node so far
@@ -161,10 +167,6 @@ struct MapSlot {
   Node* key;
   int32_t row;
 };
-struct LeafRef {
-  int32_t row;
-  std::shared_ptr<TensorImpl> leaf;
-};
 
 // The working lists of one pass. Each thread keeps one set and reuses it, so
 // that a pass over a small graph allocates nothing of its own; a pass that
@@ -172,7 +174,9 @@ struct LeafRef {
 // something) gets a fresh set.
 struct Scratch {
   Node::List<Row> rows;
-  Node::List<MapSlot> map;  // capacity a power of two, at most half full
+  Node::List<Node*> keys;   // rows[i].node, packed: the small graphs' map (a scan)
+  Node::List<MapSlot> map;  // beyond kScan rows: capacity a power of two, at most half full
+  bool hashed = false;
   Node::List<int32_t> targets;
   Node::List<int32_t> order;  // post-order (inputs before consumers)
   Node::List<int32_t> root_rows;
@@ -180,9 +184,13 @@ struct Scratch {
   Node::List<int32_t> ready;
   Node::List<Tensor> grads;
   Node::List<char> needs;
-  Node::List<LeafRef> leaves;  // leaves this pass delivers to
+  Node::List<int32_t> leaves;  // rows of the accumulators this pass delivers to
   Node::List<Tensor*> shared;  // result slots that may share their first gradient
   bool busy = false;
+
+  // Up to this many rows the map is a scan of `keys` (no hashing, nothing to
+  // clear); a larger graph moves to the hash table.
+  static constexpr size_t kScan = 32;
 
   static uint32_t hash(const Node* n, size_t mask) {
     return static_cast<uint32_t>(((reinterpret_cast<uintptr_t>(n) >> 4) * 0x9E3779B97F4A7C15ull) >> 32) &
@@ -190,7 +198,11 @@ struct Scratch {
   }
   // The row of n, or -1.
   int32_t find(const Node* n) const {
-    if (map.empty()) return -1;
+    if (!hashed) {
+      for (size_t i = 0; i < keys.size(); ++i)
+        if (keys[i] == n) return static_cast<int32_t>(i);
+      return -1;
+    }
     const size_t mask = map.size() - 1;
     for (uint32_t i = hash(n, mask);; i = (i + 1) & mask) {
       if (map[i].key == n) return map[i].row;
@@ -206,19 +218,30 @@ struct Scratch {
   }
   // A new row for n (not yet in the map).
   int32_t add(Node* n, int32_t capture, bool active) {
-    if (2 * (rows.size() + 1) > map.size()) {
-      map.assign(std::max<size_t>(64, 2 * map.size()), MapSlot{nullptr, -1});
-      for (size_t r = 0; r < rows.size(); ++r) rows[r].slot = place(rows[r].node, static_cast<int32_t>(r));
-    }
     const auto row = static_cast<int32_t>(rows.size());
-    const uint32_t slot = place(n, row);
+    uint32_t slot = 0;
+    if (hashed || rows.size() + 1 > kScan) {
+      if (!hashed || 2 * (rows.size() + 1) > map.size()) {
+        // (the table is empty between passes: clear() empties the slots it used)
+        size_t cap = std::max<size_t>(4 * kScan, map.size());
+        while (2 * (rows.size() + 1) > cap) cap *= 2;
+        if (hashed || cap != map.size()) map.assign(cap, MapSlot{nullptr, -1});
+        for (size_t r = 0; r < rows.size(); ++r) rows[r].slot = place(rows[r].node, static_cast<int32_t>(r));
+        hashed = true;
+      }
+      slot = place(n, row);
+    }
+    keys.push_back(n);
     rows.push_back(Row{n, Tensor(), slot, static_cast<int32_t>(targets.size()), capture, 0, false, active});
     targets.resize(targets.size() + n->edges.size(), -1);
     return row;
   }
   void clear() {
-    for (const Row& r : rows) map[r.slot].key = nullptr;
+    if (hashed)
+      for (const Row& r : rows) map[r.slot].key = nullptr;
+    hashed = false;
     rows.clear();
+    keys.clear();
     targets.clear();
     order.clear();
     root_rows.clear();
@@ -318,16 +341,15 @@ struct Pass {
   }
 
   // A row for n; a leaf's accumulator is active when this pass delivers to
-  // the leaf or reports its gradient.
+  // the leaf (backward) or reports its gradient (grad). Whether the leaf is
+  // still there and still requires grad is asked at delivery, under the
+  // accumulator's lock.
   int32_t add_row(Node* n) {
     const int32_t cap = capture_index(n);
     bool active = cap >= 0;
     if (n->is_accumulator && cap < 0 && accumulate_leaves) {
-      std::shared_ptr<TensorImpl> leaf = static_cast<AccumulateGrad*>(n)->leaf.lock();
-      if (leaf && leaf->requires_grad) {
-        active = true;
-        w.leaves.push_back({static_cast<int32_t>(w.rows.size()), std::move(leaf)});
-      }
+      active = true;
+      w.leaves.push_back(static_cast<int32_t>(w.rows.size()));
     }
     return w.add(n, cap, active);
   }
@@ -346,22 +368,25 @@ struct Pass {
       w.root_rows.push_back(ri);
       stack.push_back({ri, 0});
       while (!stack.empty()) {
-        const Frame f = stack.back();
-        Node* node = rows[f.row].node;
+        // (fields read one by one: the frame was just written in halves, and
+        // one wide load of it would wait for both stores)
+        Frame& f = stack.back();
+        const int32_t fr = f.row;
+        Node* node = rows[fr].node;
         if (f.next < node->edges.size()) {
-          stack.back().next = f.next + 1;
-          Node* c = node->edges[f.next].node.get();
+          const uint32_t e = f.next++;
+          Node* c = node->edges[e].node.get();
           if (!c) continue;
           int32_t ci = w.find(c);
           if (ci < 0) {
             ci = add_row(c);
-            stack.push_back({ci, 0});
+            stack.push_back({ci, 0});  // f is invalid from here on
           }
-          w.targets[rows[f.row].first_edge + f.next] = ci;
+          w.targets[rows[fr].first_edge + e] = ci;
         } else {
           stack.pop_back();
           // Edges are finished: decide whether this node leads anywhere useful.
-          Row& row = rows[f.row];
+          Row& row = rows[fr];
           if (!node->is_accumulator) {
             const int32_t* t = &w.targets[row.first_edge];
             for (size_t i = 0; i < node->edges.size(); ++i)
@@ -371,7 +396,7 @@ struct Pass {
                 break;
               }
           }
-          w.order.push_back(f.row);
+          w.order.push_back(fr);
         }
       }
     }
@@ -385,16 +410,17 @@ struct Pass {
     }
   }
 
-  // Adds a leaf's sum into its .grad(), under its accumulator's mutex: other
+  // Adds a leaf's sum into its .grad(), under its accumulator's lock: other
   // passes, in other threads, may deliver to the same leaf. The engine's own
   // references to g are gone by now, so the first gradient is copied only if
   // something outside still shares it (Note [Shared gradients]).
-  void deliver(const LeafRef& l) {
-    Tensor g = std::move(w.rows[l.row].grad);
-    if (!g.defined() || !l.leaf->requires_grad) return;
-    auto* acc = static_cast<AccumulateGrad*>(w.rows[l.row].node);
-    std::lock_guard<std::mutex> lock(acc->mu);
-    Tensor& slot = l.leaf->grad;
+  void deliver(int32_t row) {
+    Tensor g = std::move(w.rows[row].grad);
+    if (!g.defined()) return;
+    auto* acc = static_cast<AccumulateGrad*>(w.rows[row].node);
+    std::lock_guard<detail::SpinLock> lock(acc->mu);
+    if (!acc->leaf || !acc->leaf->requires_grad) return;
+    Tensor& slot = acc->leaf->grad;
     if (slot.defined()) {
       accumulate(slot, std::move(g), create_graph);
       return;
@@ -404,7 +430,7 @@ struct Pass {
   }
 
   void finish() {
-    for (const LeafRef& l : w.leaves) deliver(l);
+    for (int32_t row : w.leaves) deliver(row);
     w.leaves.clear();
     unshare();
   }
@@ -465,7 +491,7 @@ struct Pass {
         for (size_t i = 0; i < k; ++i) {
           if (!needs[i] || !grads[i].defined()) continue;
           Row& to = rows[t[i]];
-          NABLA_ASSERT(nb == 0 ? grads[i].impl()->shape == to.node->out_shape : [&] {
+          NABLA_ASSERT([&] {  // [batch..., ...the input's shape]
             const Shape& gs = grads[i].impl()->shape;
             const Shape& is = to.node->out_shape;
             if (gs.size() != is.size() + nb) return false;

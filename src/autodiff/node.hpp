@@ -11,7 +11,8 @@
 
 #include <initializer_list>
 #include <memory>
-#include <mutex>
+#include <atomic>
+#include <thread>
 #include <optional>
 #include <vector>
 
@@ -80,15 +81,35 @@ struct LambdaNode final : Node {
   void release() override { fn.reset(); }
 };
 
+namespace detail {
+// A lock for short critical sections that are almost never contended: one
+// atomic exchange to take, a plain store to give back (std::mutex costs two
+// atomic operations and two calls). A waiter yields.
+class SpinLock {
+ public:
+  void lock() noexcept {
+    while (held_.exchange(true, std::memory_order_acquire))
+      while (held_.load(std::memory_order_relaxed)) std::this_thread::yield();
+  }
+  void unlock() noexcept { held_.store(false, std::memory_order_release); }
+
+ private:
+  std::atomic<bool> held_{false};
+};
+}  // namespace detail
+
 // The end of the edges into a leaf that requires grad (as PyTorch's
 // AccumulateGrad): every graph that reads the leaf shares it, so a pass sums
 // all of a leaf's gradients in one place and delivers them into .grad() once,
-// under `mu` (concurrent backward() calls may reach one leaf). It holds the
-// leaf weakly: a graph does not keep a leaf alive, and a leaf that is gone
-// gets nothing. The leaf owns its accumulator (TensorImpl::grad_accumulator).
+// under `mu` (concurrent backward() calls may reach one leaf). The leaf owns
+// its accumulator (TensorImpl::grad_accumulator), and the accumulator does
+// not own the leaf: a graph does not keep a leaf alive. A dying leaf clears
+// `leaf` under `mu` (forget_accumulator), and a leaf that is gone gets
+// nothing. (A raw pointer rather than a weak_ptr: the pass then spends no
+// atomic increment and decrement per leaf on top of the lock it needs anyway.)
 struct AccumulateGrad final : Node {
-  std::weak_ptr<TensorImpl> leaf;
-  std::mutex mu;  // guards the leaf's .grad() during delivery
+  TensorImpl* leaf = nullptr;  // guarded by mu
+  detail::SpinLock mu;           // guards `leaf` and the leaf's .grad() during delivery
   AccumulateGrad() { is_accumulator = true; }
   void apply(const Tensor&, const VjpCtx&) override {}  // the engine delivers instead
   void release() override {}

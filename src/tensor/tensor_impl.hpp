@@ -77,6 +77,10 @@ StorageRef new_storage_record();
 // A fresh TensorImpl (no storage yet), from the small-block free lists.
 std::shared_ptr<TensorImpl> new_tensor_impl();
 
+struct TensorImpl;
+// Tells a dying leaf's accumulator that the leaf is gone (engine.cpp).
+void forget_accumulator(TensorImpl& leaf) noexcept;
+
 struct TensorImpl {
   StorageRef storage;
   int64_t offset = 0;  // in elements
@@ -106,6 +110,13 @@ struct TensorImpl {
     return reinterpret_cast<T*>(bytes());
   }
   bool contiguous() const;
+
+  TensorImpl() = default;
+  TensorImpl(const TensorImpl&) = delete;
+  TensorImpl& operator=(const TensorImpl&) = delete;
+  ~TensorImpl() {
+    if (grad_accumulator) forget_accumulator(*this);
+  }
 };
 
 // A fresh contiguous tensor with uninitialized values (no graph).

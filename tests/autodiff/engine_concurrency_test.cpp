@@ -123,6 +123,21 @@ TEST(EngineConcurrency, ConcurrentBackwardIntoOneLeafLosesNothing) {
   }
 }
 
+// Graphs of every size on one thread, one after another: the pass table of
+// a small graph is a scan, a larger one a hash table, and the same
+// thread-local table serves them all.
+TEST(EngineConcurrency, PassTablesOfManySizesOneAfterAnother) {
+  Tensor x = scalar_tensor(0.5, f64(true));
+  for (int r = 0; r < 200; ++r) {
+    const int depth = (r * 37) % 300;  // 0 to 299 ops, in a scrambled order
+    Tensor y = x;
+    for (int i = 0; i < depth; ++i) y = y * 1.01 + x * 0.001;  // x feeds every step
+    // y_d = 1.01 y_{d-1} + 0.001 x: ∂y_d/∂x = 1.01^d + 0.001 Σ_{i<d} 1.01^i = 1.01^d + 0.1 (1.01^d − 1)
+    const double want = std::pow(1.01, depth) + 0.1 * (std::pow(1.01, depth) - 1);
+    EXPECT_NEAR(grad({y}, {x})[0].item(), want, 1e-9 * want) << "depth " << depth;
+  }
+}
+
 // ---- data_parallel_backward over a shared non-leaf -----------------------------------------
 
 // The loss reads h = tanh(w) * 0.5, computed once outside and read by every
