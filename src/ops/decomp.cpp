@@ -9,6 +9,7 @@
 #include <cmath>
 #include <limits>
 
+#include "matrix_rules.hpp"
 #include "ops_internal.hpp"
 
 namespace nabla {
@@ -159,9 +160,6 @@ Tensor solve_values(const Tensor& a, const Tensor& b, const char* op) {
 // tr(X⁻¹Ẋ) = Σᵢⱼ (X⁻¹)ᵢⱼ Ẋⱼᵢ for each direction: [k, ..., n, n] → [k, ...].
 Tensor trace_of_product(const Tensor& xinv, const Tensor& xdot) { return sum(mT(xinv) * xdot, {-2, -1}); }
 
-// g [..., ] → [..., 1, 1], to scale a batch of matrices.
-Tensor as_matrix_scale(const Tensor& g) { return unsqueeze(unsqueeze(g, -1), -1); }
-
 // inv with `op` named in the singular-matrix error (det's and logdet's VJPs use it).
 Tensor inv_op(const Tensor& x, const char* op) {
   Tensor y = inv_values(x, op);
@@ -169,12 +167,21 @@ Tensor inv_op(const Tensor& x, const char* op) {
     // ∂Y = −Y dX Y  →  X̄ = −Yᵀ Ḡ Yᵀ
     record(y, "inv", {&x}, [x, yd = y.detach()](const Tensor& g, const VjpCtx& ctx) {
       const Tensor yy = differentiable({&g, &x}) ? inv_op(x, "inv") : yd;  // in the graph when it must be
-      ctx.set(0, -matmul(mT(yy), matmul(g, mT(yy))));
+      ctx.set(0, rules::inv_x(rules::TensorAlgebra{}, g, yy));
     }, {&x, &y});
   // Ẏ = −Y Ẋ Y
   jvp_rule(y, {&x}, "inv", [&] { return -matmul(matmul(y, tangent_of(x)), y); });
   return y;
 }
+
+// The rules' algebra (matrix_rules.hpp) for the VJPs of det and logdet: X⁻¹
+// in the graph when the VJP must be differentiable, else on the buffers, and
+// a singular X named as the gradient of `op`.
+struct Algebra : rules::TensorAlgebra {
+  const char* op;
+  bool differentiable;
+  Tensor inv(const Tensor& x) const { return differentiable ? inv_op(x, op) : inv_values(x, op); }
+};
 
 }  // namespace
 
@@ -187,12 +194,10 @@ Tensor det(const Tensor& x) {
   check_square(x, "det");
   Tensor y = det_values(x, false);
   if (should_record({&x}))
-    // ∂ det X = det X · tr(X⁻¹ dX)  →  X̄ = ḡ · det X · X⁻ᵀ
+    // ∂ det X = det X · tr(X⁻¹ dX)  →  X̄ = ḡ · det X · X⁻ᵀ  (rules::det_x)
     record(y, "det", {&x}, [x, yd = y.detach()](const Tensor& g, const VjpCtx& ctx) {
       const bool d = differentiable({&g, &x});
-      const Tensor dv = d ? det(x) : yd;
-      const Tensor xi = d ? inv_op(x, "det (gradient)") : inv_values(x, "det (gradient)");
-      ctx.set(0, as_matrix_scale(g * dv) * mT(xi));
+      ctx.set(0, rules::det_x(Algebra{{}, "det (gradient)", d}, g, x, d ? det(x) : yd));
     }, {&x, &y});
   // ḋ = det X · tr(X⁻¹Ẋ)
   jvp_rule(y, {&x}, "det", [&] { return y * trace_of_product(inv_values(x, "det (tangent)"), tangent_of(x)); });
@@ -203,10 +208,9 @@ Tensor logdet(const Tensor& x) {
   check_square(x, "logdet");
   Tensor y = det_values(x, true);
   if (should_record({&x}))
-    // ∂ log det X = tr(X⁻¹ dX)  →  X̄ = ḡ X⁻ᵀ
+    // ∂ log det X = tr(X⁻¹ dX)  →  X̄ = ḡ X⁻ᵀ  (rules::logdet_x)
     record(y, "logdet", {&x}, [x](const Tensor& g, const VjpCtx& ctx) {
-      const Tensor xi = differentiable({&g, &x}) ? inv_op(x, "logdet (gradient)") : inv_values(x, "logdet (gradient)");
-      ctx.set(0, as_matrix_scale(g) * mT(xi));
+      ctx.set(0, rules::logdet_x(Algebra{{}, "logdet (gradient)", differentiable({&g, &x})}, g, x));
     }, {&x});
   // d(log det X) = tr(X⁻¹Ẋ)
   jvp_rule(y, {&x}, "logdet", [&] { return trace_of_product(inv_values(x, "logdet (tangent)"), tangent_of(x)); });

@@ -16,22 +16,6 @@ struct LeakyReluOp {
   // ∂/∂x = 1 for x > 0, slope for x ≤ 0
   template <class V> V df(const V& x, const V&) const { return slope + (1.0 - slope) * step(x); }
 };
-struct PowScalarOp {
-  const char* name = "pow";
-  double p;
-  template <class T> [[gnu::always_inline]] T f(T x) const {
-    if (p == 2) return x * x;
-    if (p == 1) return x;
-    return std::pow(x, static_cast<T>(p));
-  }
-  // ∂xⁿ/∂x = n xⁿ⁻¹   (seed 002 §2, the power rule)
-  template <class V> V df(const V& x, const V&) const {
-    if (p == 0) return 0.0 * x;  // x⁰ = 1 everywhere, also at 0 (where 0·0⁻¹ would be nan)
-    if (p == 1) return 0.0 * x + 1.0;
-    if (p == 2) return 2.0 * x;
-    return p * pow(x, p - 1);
-  }
-};
 struct ClampOp {
   const char* name = "clamp";
   double lo, hi;  // ±inf when absent
@@ -82,7 +66,7 @@ Tensor map_nograd(const Tensor& x, const char* name, F f) {
 #include "nabla/elementwise.def"
 
 Tensor leaky_relu(const Tensor& x, double s) { return unary_apply(LeakyReluOp{"leaky_relu", s}, x); }
-Tensor pow(const Tensor& x, double p) { return unary_apply(PowScalarOp{"pow", p}, x); }
+Tensor pow(const Tensor& x, double p) { return unary_apply(pow_rule{"pow", p}, x); }
 Tensor clamp(const Tensor& x, std::optional<double> lo, std::optional<double> hi) {
   double l = lo.value_or(-INFINITY), h = hi.value_or(INFINITY);
   NABLA_CHECK(!(l > h), "clamp: lower bound ", l, " exceeds upper bound ", h);

@@ -64,4 +64,23 @@ enum class ElementwiseDomain { real, positive };
   };
 #include "nabla/elementwise.def"
 
+// x^p for a constant p: the power rule, shared with the symbolic engine's
+// powers (src/sym/diff.cpp).
+struct pow_rule {
+  const char* name = "pow";
+  double p;
+  template <class T> [[gnu::always_inline]] T f(T x) const {
+    if (p == 2) return x * x;
+    if (p == 1) return x;
+    return std::pow(x, static_cast<T>(p));
+  }
+  // ∂xⁿ/∂x = n xⁿ⁻¹   (the power rule)
+  template <class V> V df(const V& x, const V&) const {
+    if (p == 0) return 0.0 * x;  // x⁰ = 1 everywhere, also at 0 (where 0·0⁻¹ would be nan)
+    if (p == 1) return 0.0 * x + 1.0;
+    if (p == 2) return 2.0 * x;
+    return p * pow(x, p - 1);
+  }
+};
+
 }  // namespace nabla

@@ -4,6 +4,7 @@
 // ∂(Ax)/∂x = A in numerator layout (seed 002/003); for Y = A B the VJPs are
 // Ḡ Bᵀ and Aᵀ Ḡ (seed 004: ∂L/∂A_i = K_i Y_{i−1}ᵀ).
 #include "../kernels/gemm.hpp"
+#include "matrix_rules.hpp"
 #include "ops_internal.hpp"
 
 namespace nabla {
@@ -213,9 +214,10 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
           else ctx.set(0, reshape(sum_to_batched(matmul(b, unsqueeze(g, -1)), {k, 1}, nb), batched_shape(g, nb, {k})));
         }
         if (ctx.need(1)) ctx.set(1, sum_to_batched(unsqueeze(a, -1) * unsqueeze(g, -2), b.shape(), nb));
-      } else {  // Y = A B: ∂L/∂A = Ḡ Bᵀ, ∂L/∂B = Aᵀ Ḡ
-        if (ctx.need(0)) ctx.set(0, sum_to_batched(matmul(g, mT(b)), a.shape(), nb));
-        if (ctx.need(1)) ctx.set(1, sum_to_batched(matmul(mT(a), g), b.shape(), nb));
+      } else {  // Y = A B: ∂L/∂A = Ḡ Bᵀ, ∂L/∂B = Aᵀ Ḡ (rules::matmul_a, matmul_b), summed over broadcast batch dims
+        const rules::TensorAlgebra k;
+        if (ctx.need(0)) ctx.set(0, sum_to_batched(rules::matmul_a(k, g, b), a.shape(), nb));
+        if (ctx.need(1)) ctx.set(1, sum_to_batched(rules::matmul_b(k, g, a), b.shape(), nb));
       }
     }, {&a, &b});
   // ẏ = Ȧ B + A Ḃ; with a rank-2 constant side each term is one GEMM over all directions

@@ -15,6 +15,9 @@
 
 #include "nabla/error.hpp"
 #include "nabla/sym.hpp"
+#include "../ops/elementwise_rules.hpp"
+#include "../ops/matrix_rules.hpp"
+#include "sym/algebra.hpp"
 #include "sym/internal.hpp"
 
 namespace nabla::sym {
@@ -89,53 +92,60 @@ struct Reverse {
     return result ? result : zero(x->shape);
   }
 
+  // Each node passes Ȳ to its operands by its op's rule: the matrix rules of
+  // src/ops/matrix_rules.hpp and the element-wise df of the op registry, the
+  // same texts the numeric engine runs, instantiated over expressions. Only
+  // the bookkeeping of sym's canonical forms (n-ary sums and products,
+  // concatenation blocks) is written here.
   void propagate(const Expr& y, const Expr& g) {
+    const SymAlgebra k;
     switch (y->op) {
       case Op::constant: case Op::variable: case Op::dim: case Op::zero: case Op::identity: case Op::ones:
         return;
-      case Op::add:  // d(a + b) = da + db
+      case Op::add:  // d(Σ cᵢ aᵢ) = Σ cᵢ daᵢ
         for (size_t i = 0; i < y->args.size(); ++i) give(y->args[i], scale(y->coefs[i], g), "sum rule");
         return;
       case Op::mul: {
-        // Y = c·s₁…s_j·F₁…F_k. d s_i: ∂f/∂s_i = <Ȳ, Y/s_i>;
-        // dF_i: ∂f/∂F_i = S·(F₁…F_{i−1})'·Ȳ·(F_{i+1}…F_k)'.
+        // Y = c·s₁…s_j·F₁…F_k. A scalar factor: Y = s_i·P with P the rest, so
+        // s̄_i = ⟨Ȳ, P⟩. A matrix factor: Y = (S·L)·(F_i·R) with L, R the chains
+        // before and after it, so F̄_i = (S·L)ᵀ·Ȳ·Rᵀ by the matrix product rule twice.
         int ns = y->nscalars;
-        size_t k = y->args.size();
+        size_t k_ = y->args.size();
         for (int i = 0; i < ns; ++i) {
           if (!y->args[i]->depends_on(var)) continue;
           std::vector<Expr> rest{constant(y->value)};
-          for (size_t j = 0; j < k; ++j)
+          for (size_t j = 0; j < k_; ++j)
             if (j != size_t(i)) rest.push_back(y->args[j]);
-          give(y->args[i], inner(g, mul(rest)), "scalar product rule");
+          give(y->args[i], k.inner(g, mul(rest)), "scalar product rule");
         }
         std::vector<Expr> s{constant(y->value)};
         for (int i = 0; i < ns; ++i) s.push_back(y->args[i]);
-        for (size_t i = ns; i < k; ++i) {
+        for (size_t i = ns; i < k_; ++i) {
           if (!y->args[i]->depends_on(var)) continue;
-          std::vector<Expr> fs = s;
-          if (Expr l = chain_of(y, ns, i)) fs.push_back(transpose(l));
-          fs.push_back(g);
-          if (Expr r = chain_of(y, i + 1, k)) fs.push_back(transpose(r));
-          give(y->args[i], mul(fs), "product rule");
+          std::vector<Expr> left = s;
+          if (Expr l = chain_of(y, ns, i)) left.push_back(l);
+          Expr q = rules::matmul_b(k, g, mul(left));  // (F_i R)‾ = (S L)ᵀ Ȳ
+          if (Expr r = chain_of(y, i + 1, k_)) q = rules::matmul_a(k, q, r);  // F̄_i = (F_i R)‾ Rᵀ
+          give(y->args[i], q, "product rule");
         }
         return;
       }
       case Op::hadamard:  // d(a⊙b) = da⊙b + a⊙db
         for (size_t i = 0; i < y->args.size(); ++i) {
           if (!y->args[i]->depends_on(var)) continue;
-          std::vector<Expr> fs{g};
+          std::vector<Expr> others;
           for (size_t j = 0; j < y->args.size(); ++j)
-            if (j != i) fs.push_back(y->args[j]);
-          give(y->args[i], hadamard(fs), "hadamard product rule");
+            if (j != i) others.push_back(y->args[j]);
+          give(y->args[i], rules::hadamard_a(k, g, hadamard(others)), "hadamard product rule");
         }
         return;
-      case Op::power: {  // d x^p = p x^(p−1) dx (element-wise)
+      case Op::power: {  // the numeric pow's df: d x^p = p x^(p−1) dx (element-wise)
         const Expr& a = y->args[0];
-        give(a, hadamard(g, scale(y->value, power(a, y->value - 1))), "power rule");
+        give(a, rules::hadamard_a(k, g, pow_rule{"pow", y->value}.df(ew::Ew{a}, ew::Ew{y}).e), "power rule");
         return;
       }
-      case Op::transpose:  // d(X') = (dX)'
-        give(y->args[0], transpose(g), "transpose rule");
+      case Op::transpose:
+        give(y->args[0], rules::transpose_x(k, g), "transpose rule");
         return;
       case Op::vcat: {  // [a; b]: each part gets its rows of Ȳ
         Dim before = 0, total = y->shape.rows;
@@ -154,32 +164,18 @@ struct Reverse {
     }
     const Expr& a = y->args[0];
     switch (y->fn) {
-      case Fn::sum:  // d sum(X) = sum(dX) → Ȳ·1
-        give(a, mul(g, ones(a->shape)), "sum reduction rule");
-        return;
-      case Fn::tr:  // d tr(X) = tr(dX) → Ȳ·I
-        give(a, mul(g, identity(a->shape.rows)), "trace rule");
-        return;
-      case Fn::det:  // d det X = det X · tr(X⁻¹ dX)
-        give(a, mul({g, y, transpose(func(Fn::inv, a))}), "determinant rule");
-        return;
-      case Fn::logdet:  // d log det X = tr(X⁻¹ dX)
-        give(a, mul(g, transpose(func(Fn::inv, a))), "log-determinant rule");
-        return;
-      case Fn::inv:  // d X⁻¹ = −X⁻¹ dX X⁻¹
-        give(a, neg(mul({transpose(y), g, transpose(y)})), "inverse rule");
-        return;
-      case Fn::softmax:  // ∂s/∂a = diag(s) − s s'
-        give(a, sub(hadamard(y, g), mul(y, mul(transpose(y), g))), "softmax rule");
-        return;
-      case Fn::norm2:  // d‖a‖ = a'da/‖a‖
-        give(a, mul({g, a, power(y, -1)}), "norm rule");
-        return;
-      case Fn::diag:
-        give(a, func(Fn::diag, g), "diag rule");
-        return;
-      default:  // element-wise: d f(a) = f'(a) ⊙ da
-        give(a, hadamard(g, elementwise_derivative(y->fn, a)), "element-wise chain rule");
+      case Fn::sum: give(a, rules::sum_x(k, g, a), "sum reduction rule"); return;
+      case Fn::tr: give(a, rules::trace_x(k, g, a), "trace rule"); return;
+      case Fn::det: give(a, rules::det_x(k, g, a, y), "determinant rule"); return;
+      case Fn::logdet: give(a, rules::logdet_x(k, g, a), "log-determinant rule"); return;
+      case Fn::inv: give(a, rules::inv_x(k, g, y), "inverse rule"); return;
+      case Fn::softmax: give(a, rules::softmax_a(k, g, y), "softmax rule"); return;
+      case Fn::norm2: give(a, rules::norm_x(k, g, a, y), "norm rule"); return;
+      case Fn::diag: give(a, func(Fn::diag, g), "diag rule"); return;  // diag(·) is its own adjoint
+#define NABLA_ELEMENTWISE(NAME, ...) case Fn::NAME:
+#include "nabla/elementwise.def"
+        // d f(a) = f'(a) ⊙ da, f' the registry's df
+        give(a, rules::hadamard_a(k, g, elementwise_derivative(y->fn, a)), "element-wise chain rule");
         return;
     }
   }

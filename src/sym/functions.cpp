@@ -14,37 +14,11 @@
 #include "../ops/elementwise_rules.hpp"
 #include "nabla/error.hpp"
 #include "nabla/sym.hpp"
+#include "sym/algebra.hpp"
 #include "sym/internal.hpp"
 
 namespace nabla::sym {
 
-namespace ew {
-
-// An expression seen element-wise.
-struct Ew {
-  Expr e;
-};
-
-Ew operator+(const Ew& a, const Ew& b) { return {add(a.e, b.e)}; }
-Ew operator-(const Ew& a, const Ew& b) { return {sub(a.e, b.e)}; }
-Ew operator*(const Ew& a, const Ew& b) { return {hadamard(a.e, b.e)}; }
-Ew operator/(const Ew& a, const Ew& b) { return {hadamard(a.e, power(b.e, -1))}; }
-Ew operator-(const Ew& a) { return {neg(a.e)}; }
-Ew operator+(double c, const Ew& a) { return {add(constant(c), a.e)}; }
-Ew operator+(const Ew& a, double c) { return {add(a.e, constant(c))}; }
-Ew operator-(double c, const Ew& a) { return {sub(constant(c), a.e)}; }
-Ew operator-(const Ew& a, double c) { return {sub(a.e, constant(c))}; }
-Ew operator*(double c, const Ew& a) { return {c == 0 ? zero(a.e->shape) : scale(c, a.e)}; }
-Ew operator*(const Ew& a, double c) { return c * a; }
-Ew operator/(double c, const Ew& a) { return {scale(c, power(a.e, -1))}; }
-Ew operator/(const Ew& a, double c) { return {scale(1 / c, a.e)}; }
-
-// Every registered function, applied to an expression.
-#define NABLA_ELEMENTWISE(NAME, ...) \
-  [[maybe_unused]] Ew NAME(const Ew& a) { return {func(Fn::NAME, a.e)}; }
-#include "nabla/elementwise.def"
-
-}  // namespace ew
 
 const char* fn_name(Fn f) {
   switch (f) {
