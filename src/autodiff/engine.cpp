@@ -74,25 +74,34 @@ std::mutex g_accumulator_mu;  // guards making accumulators (rare: once per leaf
 
 const std::shared_ptr<Node>& grad_accumulator(const std::shared_ptr<TensorImpl>& leaf) {
   TensorImpl& t = *leaf;
-  if (!t.has_accumulator.load(std::memory_order_acquire)) {
+  Node* n = t.grad_accumulator.load(std::memory_order_acquire);
+  if (!n) {
     std::lock_guard<std::mutex> lock(g_accumulator_mu);
-    if (!t.has_accumulator.load(std::memory_order_relaxed)) {
+    n = t.grad_accumulator.load(std::memory_order_relaxed);
+    if (!n) {
       auto acc = std::allocate_shared<AccumulateGrad>(detail::SmallAllocator<AccumulateGrad>());
       acc->name = "AccumulateGrad";
-      acc->leaf = leaf.get();
+      acc->leaf = &t;
       acc->out_shape = t.shape;
       acc->out_dtype = t.dtype;
-      t.grad_accumulator = std::move(acc);
-      t.has_accumulator.store(true, std::memory_order_release);
+      AccumulateGrad* raw = acc.get();
+      raw->self = std::move(acc);
+      n = raw;
+      t.grad_accumulator.store(n, std::memory_order_release);
     }
   }
-  return t.grad_accumulator;
+  return static_cast<AccumulateGrad*>(n)->self;
 }
 
 void forget_accumulator(TensorImpl& leaf) noexcept {
-  auto* acc = static_cast<AccumulateGrad*>(leaf.grad_accumulator.get());
-  std::lock_guard<detail::SpinLock> lock(acc->mu);
-  acc->leaf = nullptr;
+  auto* acc = static_cast<AccumulateGrad*>(leaf.grad_accumulator.load(std::memory_order_relaxed));
+  std::shared_ptr<Node> self;
+  {
+    std::lock_guard<detail::SpinLock> lock(acc->mu);
+    acc->leaf = nullptr;
+    self = std::move(acc->self);
+  }
+  // self goes here: the accumulator with it, unless a graph still holds it
 }
 
 // Note [Deep graphs]: a node owns its edges' nodes, so destroying the output
@@ -386,27 +395,25 @@ struct Pass {
         } else {
           stack.pop_back();
           // Edges are finished: decide whether this node leads anywhere useful.
+          // Its edges' nodes are finished, so their marks are final; a needed
+          // node counts as a pending consumer of each of them.
           Row& row = rows[fr];
           if (!node->is_accumulator) {
             const int32_t* t = &w.targets[row.first_edge];
-            for (size_t i = 0; i < node->edges.size(); ++i)
+            const size_t k = node->edges.size();
+            for (size_t i = 0; i < k; ++i)
               if (t[i] >= 0 && rows[t[i]].active) {
                 row.needed = true;
                 row.active = true;
                 break;
               }
+            if (row.needed)
+              for (size_t i = 0; i < k; ++i)
+                if (t[i] >= 0) ++rows[t[i]].pending;
           }
           w.order.push_back(fr);
         }
       }
-    }
-    // Count, for each needed node, the consumers that will feed it.
-    for (int32_t i : w.order) {
-      const Row& row = rows[i];
-      if (!row.needed) continue;
-      const int32_t* t = &w.targets[row.first_edge];
-      for (size_t e = 0; e < row.node->edges.size(); ++e)
-        if (t[e] >= 0) ++rows[t[e]].pending;
     }
   }
 

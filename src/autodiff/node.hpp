@@ -102,14 +102,16 @@ class SpinLock {
 // AccumulateGrad): every graph that reads the leaf shares it, so a pass sums
 // all of a leaf's gradients in one place and delivers them into .grad() once,
 // under `mu` (concurrent backward() calls may reach one leaf). The leaf owns
-// its accumulator (TensorImpl::grad_accumulator), and the accumulator does
-// not own the leaf: a graph does not keep a leaf alive. A dying leaf clears
-// `leaf` under `mu` (forget_accumulator), and a leaf that is gone gets
-// nothing. (A raw pointer rather than a weak_ptr: the pass then spends no
-// atomic increment and decrement per leaf on top of the lock it needs anyway.)
+// its accumulator (through `self`; TensorImpl::grad_accumulator points at
+// it), and the accumulator does not own the leaf: a graph does not keep a
+// leaf alive. A dying leaf clears `leaf` under `mu` and drops `self`
+// (forget_accumulator), and a leaf that is gone gets nothing. (A raw pointer
+// rather than a weak_ptr: the pass then spends no atomic increment and
+// decrement per leaf on top of the lock it needs anyway.)
 struct AccumulateGrad final : Node {
   TensorImpl* leaf = nullptr;  // guarded by mu
   detail::SpinLock mu;           // guards `leaf` and the leaf's .grad() during delivery
+  std::shared_ptr<Node> self;  // the leaf's reference; set before publication, dropped by the dying leaf
   AccumulateGrad() { is_accumulator = true; }
   void apply(const Tensor&, const VjpCtx&) override {}  // the engine delivers instead
   void release() override {}

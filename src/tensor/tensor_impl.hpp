@@ -91,9 +91,9 @@ struct TensorImpl {
   std::shared_ptr<Node> grad_fn;  // null for leaves and for tensors outside any graph
   // A leaf that requires grad: the node its consumers' edges point at
   // (AccumulateGrad, src/autodiff/node.hpp), made on first use and never
-  // replaced; `has_accumulator` publishes it to other threads.
-  std::shared_ptr<Node> grad_accumulator;
-  std::atomic<bool> has_accumulator{false};
+  // replaced. The leaf's share of it is AccumulateGrad::self, so that this
+  // costs one word here (a tensor handle stays within four cache lines).
+  std::atomic<Node*> grad_accumulator{nullptr};
   Tensor grad;
   // Forward mode: the tangents of k directions at once, shape [k, ...shape]
   // (undefined outside forward mode; see src/autodiff/forward.hpp).
@@ -115,7 +115,7 @@ struct TensorImpl {
   TensorImpl(const TensorImpl&) = delete;
   TensorImpl& operator=(const TensorImpl&) = delete;
   ~TensorImpl() {
-    if (grad_accumulator) forget_accumulator(*this);
+    if (grad_accumulator.load(std::memory_order_relaxed)) forget_accumulator(*this);
   }
 };
 
