@@ -107,6 +107,13 @@ struct GradcheckResult {
 };
 std::ostream& operator<<(std::ostream& os, const GradcheckResult& r);
 
+// ∂f/∂x by central differences, (f(x + εeᵢ) − f(x − εeᵢ)) / 2ε, in float64:
+// [numel(f(x)), numel(x)], row-major over both, f called 2·numel(x) times on
+// perturbed float64 copies of x (which require grad when x does, so that f
+// may itself differentiate). The one finite-difference routine of nabla:
+// gradcheck and the symbolic engine's check use it.
+Tensor numeric_jacobian(const std::function<Tensor(const Tensor&)>& f, const Tensor& x, double eps = 1e-6);
+
 // Compares the reverse-mode gradient of f (any output shape; a random upstream
 // gradient is used for non-scalar outputs) against central finite differences
 // in float64. Inputs are converted to float64 copies; f must be deterministic.

@@ -285,8 +285,6 @@ double rel_error(const Tensor& a, const Tensor& ref) {
   return worst;
 }
 
-double scalar_at(const Expr& f, Bindings& b) { return evaluate(f, b).item(); }
-
 }  // namespace
 
 CheckReport check(const Expr& f, const std::string& wrt, const Derivative& d, const Bindings& b0) {
@@ -296,63 +294,26 @@ CheckReport check(const Expr& f, const std::string& wrt, const Derivative& d, co
   Tensor x0 = b.values[wrt].contiguous().to(kFloat64).clone();
   int64_t xr = x0.size(0), xc = x0.size(1), n = x0.numel();
   Tensor sym = evaluate(d.result, b).contiguous();
-  std::vector<double> xv = x0.to_vector<double>();
-  auto with = [&](const std::vector<double>& v) {
-    b.values[wrt] = tensor(v, {xr, xc}, kF64);
-  };
   bool second = d.kind == DerivKind::hessian;
   bool transposed = (d.kind == DerivKind::gradient && d.layout == Layout::numerator) ||
                     (d.kind != DerivKind::gradient && d.layout == Layout::denominator);
   // Reference in the canonical layout: gradient shaped like x; Jacobian m×n; Hessian n×n.
+  // Central differences in f64 (nabla::numeric_jacobian); the Hessian as the
+  // differences of the differences, with a larger step.
+  auto at = [&](const Tensor& x) {
+    b.values[wrt] = reshape(x, {xr, xc});
+    return evaluate(f, b);
+  };
   Tensor fd;
   if (d.kind == DerivKind::gradient) {
-    std::vector<double> g(n);
-    const double h = 1e-6;
-    for (int64_t i = 0; i < n; ++i) {
-      std::vector<double> p = xv, m = xv;
-      p[i] += h;
-      m[i] -= h;
-      with(p);
-      double fp = scalar_at(f, b);
-      with(m);
-      double fm = scalar_at(f, b);
-      g[i] = (fp - fm) / (2 * h);
-    }
-    fd = tensor(g, {xr, xc}, kF64);
+    fd = reshape(numeric_jacobian(at, x0, 1e-6), {xr, xc});
   } else if (d.kind == DerivKind::jacobian) {
-    const double h = 1e-6;
-    int64_t m = evaluate(f, b).numel();
-    std::vector<double> J(m * n);
-    for (int64_t j = 0; j < n; ++j) {
-      std::vector<double> p = xv, q = xv;
-      p[j] += h;
-      q[j] -= h;
-      with(p);
-      std::vector<double> fp = evaluate(f, b).contiguous().to_vector<double>();
-      with(q);
-      std::vector<double> fq = evaluate(f, b).contiguous().to_vector<double>();
-      for (int64_t i = 0; i < m; ++i) J[i * n + j] = (fp[i] - fq[i]) / (2 * h);
-    }
-    fd = tensor(J, {m, n}, kF64);
+    fd = numeric_jacobian(at, x0, 1e-6);
   } else {
     const double h = 1e-4;
-    std::vector<double> H(n * n);
-    for (int64_t i = 0; i < n; ++i)
-      for (int64_t j = 0; j < n; ++j) {
-        double acc = 0;
-        for (int si : {1, -1})
-          for (int sj : {1, -1}) {
-            std::vector<double> p = xv;
-            p[i] += si * h;
-            p[j] += sj * h;
-            with(p);
-            acc += si * sj * scalar_at(f, b);
-          }
-        H[i * n + j] = acc / (4 * h * h);
-      }
-    fd = tensor(H, {n, n}, kF64);
+    fd = numeric_jacobian([&](const Tensor& x) { return reshape(numeric_jacobian(at, x, h), {n}); }, x0, h);
   }
-  with(xv);
+  b.values[wrt] = x0;
   if (transposed) fd = nabla::transpose(fd, 0, 1).contiguous();
   rep.fd_error = rel_error(sym, fd);
   rep.tolerance = second ? 1e-4 : 1e-5;
