@@ -266,7 +266,7 @@ struct Forward {
         return sum_of(parts, y);
       case Op::power: {
         const Expr& a = y->args[0];
-        Expr d = scale(y->value, power(a, y->value - 1));
+        Expr d = pow_rule{"pow", y->value}.df(ew::Ew{a}, ew::Ew{y}).e;  // the numeric pow's df
         Expr j = J(a);
         return a->shape.is_scalar() ? mul(d, j) : mul(func(Fn::diag, as_col(d)), j);
       }
