@@ -5,10 +5,10 @@
 
 #include "../kernels/gemm.hpp"
 #include "../kernels/parallel.hpp"
+#include "engine.hpp"
 #include "nabla/autograd.hpp"
 #include "nabla/error.hpp"
 #include "nabla/ops.hpp"
-#include "node.hpp"
 
 namespace nabla {
 

@@ -2,10 +2,12 @@
 // jacobian (one batched pass in either mode, or the diagonal of an element-wise
 // function), hessian and hvp (forward-over-reverse), jacobian_diagonal.
 // No formulas here: each op's JVP and VJP live beside its forward in src/ops/.
+#include "nabla/autograd.hpp"
 #include "nabla/functional.hpp"
 
+#include "../graph/forward.hpp"
 #include "../ops/ops_internal.hpp"
-#include "forward.hpp"
+#include "engine.hpp"
 
 namespace nabla {
 

@@ -7,13 +7,14 @@
 #include <concepts>
 #include <initializer_list>
 
-#include "../autodiff/forward.hpp"
-#include "../autodiff/node.hpp"
+#include "../graph/forward.hpp"
+#include "../graph/node.hpp"
 #include "../kernels/elementwise.hpp"
 #include "../kernels/vmath.hpp"
 #include "elementwise_rules.hpp"
+#include "tangent.hpp"
 #include "../tensor/tensor_impl.hpp"
-#include "nabla/autograd.hpp"
+#include "nabla/grad_mode.hpp"
 #include "nabla/ops.hpp"
 
 namespace nabla {

@@ -90,13 +90,13 @@ struct TensorImpl {
   bool requires_grad = false;
   std::shared_ptr<Node> grad_fn;  // null for leaves and for tensors outside any graph
   // A leaf that requires grad: the node its consumers' edges point at
-  // (AccumulateGrad, src/autodiff/node.hpp), made on first use and never
+  // (AccumulateGrad, src/graph/node.hpp), made on first use and never
   // replaced. The leaf's share of it is AccumulateGrad::self, so that this
   // costs one word here (a tensor handle stays within four cache lines).
   std::atomic<Node*> grad_accumulator{nullptr};
   Tensor grad;
   // Forward mode: the tangents of k directions at once, shape [k, ...shape]
-  // (undefined outside forward mode; see src/autodiff/forward.hpp).
+  // (undefined outside forward mode; see src/graph/forward.hpp).
   Tensor tangent;
   // Batched reverse mode: set on an upstream gradient of shape [m, m] that is
   // diagonal (row i is non-zero only at column i), so VJPs may skip the zeros.

@@ -8,7 +8,7 @@
 #include <thread>
 #include <vector>
 
-#include "autodiff/node.hpp"
+#include "graph/node.hpp"
 #include "nabla/nabla.hpp"
 
 namespace nabla {

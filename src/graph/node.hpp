@@ -3,7 +3,7 @@
 // A Node is created by an op whose inputs require grad. It keeps one edge per
 // input (Note [Edges]), whatever its VJP captured, and the VJP itself: graph
 // structure and saved values only. What a backward pass needs per node
-// (dependency counts, gradient sums) lives in the pass (engine.cpp, Note
+// (dependency counts, gradient sums) lives in the pass (src/autodiff/engine.cpp, Note
 // [Pass state]), so passes over one graph never see each other. The engine
 // owns the traversal; the calculus is in the VJP lambdas, which live beside
 // their forward in src/ops/.
@@ -18,7 +18,7 @@
 
 #include "../tensor/small_alloc.hpp"
 #include "../tensor/tensor_impl.hpp"
-#include "nabla/autograd.hpp"
+#include "nabla/grad_mode.hpp"
 
 namespace nabla {
 
@@ -40,7 +40,7 @@ struct Node;
 // tensors, so an input's values die with the forward pass unless a VJP
 // captured them (add, sum, reshape and concat capture none). The exception is
 // an input whose own node reads it by pointer (Note [Outputs in VJPs] in
-// ops/ops_internal.hpp): the edge then keeps that tensor alive, which is what
+// src/ops/ops_internal.hpp): the edge then keeps that tensor alive, which is what
 // makes the pointer safe; its values are saved ones anyway.
 struct Edge {
   std::shared_ptr<Node> node;       // null where the input needs no grad
@@ -65,7 +65,7 @@ struct Node {
   bool saves_output = false;   // the VJP reads the output by pointer (Note [Edges])
   bool is_accumulator = false;  // an AccumulateGrad
 
-  // Frees the chain of nodes behind this one iteratively (engine.cpp): the
+  // Frees the chain of nodes behind this one iteratively (graph.cpp): the
   // default, recursive destruction would overflow the stack on deep graphs.
   virtual ~Node();
   virtual void apply(const Tensor& grad, const VjpCtx& ctx) = 0;
@@ -117,7 +117,7 @@ struct AccumulateGrad final : Node {
   void release() override {}
 };
 
-// The leaf's accumulator, made on first use (engine.cpp).
+// The leaf's accumulator, made on first use (graph.cpp).
 const std::shared_ptr<Node>& grad_accumulator(const std::shared_ptr<TensorImpl>& leaf);
 
 // The edge to t's gradient: empty when t needs none.
@@ -166,12 +166,5 @@ void record(Tensor& out, const char* name, std::initializer_list<const Tensor*> 
   o->requires_grad = true;
   o->grad_fn = std::move(node);
 }
-
-namespace detail {
-// grad(outputs, inputs) of one-element outputs, leaving an input the outputs
-// do not depend on undefined (grad() would give zeros or an error).
-std::vector<Tensor> grad_or_none(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
-                                 bool retain_graph = false);
-}  // namespace detail
 
 }  // namespace nabla
