@@ -78,7 +78,7 @@ StorageRef new_storage_record();
 std::shared_ptr<TensorImpl> new_tensor_impl();
 
 struct TensorImpl;
-// Tells a dying leaf's accumulator that the leaf is gone (engine.cpp).
+// Tells a dying leaf's accumulator that the leaf is gone (src/graph/graph.cpp).
 void forget_accumulator(TensorImpl& leaf) noexcept;
 
 struct TensorImpl {
