@@ -16,7 +16,9 @@ include/nabla/<name> belongs to the layer that implements what it declares
 new public header has to be placed. An include is resolved like the compiler
 does: beside the including file first, then include/ and src/ (the library's
 include directories). A quoted include that resolves to no file in the tree is
-an error too, so that a typo cannot hide an edge.
+an error too, so that a typo cannot hide an edge. Some headers are private
+to a few layers even where the layering would allow more (PRIVATE_HEADERS:
+TensorImpl is not for the layers above autodiff).
 
 Exit status 0 when every edge is allowed or listed in EXCEPTIONS; 1 otherwise,
 with one line per violation: file:line: <layer> includes <layer> ("...").
