@@ -103,6 +103,18 @@ struct MapSlot {
   Node* key;
   int32_t row;
 };
+// Note [Leaf sums]: a leaf's accumulator that backward() delivers to runs no
+// VJP and has no consumers to wait for, so it gets no row: its sum lives in a
+// short list of the pass (a scan, at most Scratch::kLeafSums entries; further
+// accumulators get rows as before), an edge into it is coded in `targets` as
+// -2 - its index, and finish() delivers the sums. grad() captures its inputs'
+// accumulators and gives them rows.
+struct LeafSum {
+  Node* acc;
+  Tensor grad;
+};
+constexpr int32_t leaf_code(size_t i) { return -2 - static_cast<int32_t>(i); }
+constexpr size_t leaf_index(int32_t code) { return static_cast<size_t>(-2 - code); }
 
 // The working lists of one pass. Each thread keeps one set and reuses it, so
 // that a pass over a small graph allocates nothing of its own; a pass that
@@ -121,12 +133,28 @@ struct Scratch {
   Node::List<Tensor> grads;
   Node::List<char> needs;
   Node::List<int32_t> leaves;  // rows of the accumulators this pass delivers to
+  Node::List<LeafSum> leaf_sums;  // the accumulators without a row (Note [Leaf sums])
   Node::List<Tensor*> shared;  // result slots that may share their first gradient
   bool busy = false;
 
   // Up to this many rows the map is a scan of `keys` (no hashing, nothing to
   // clear); a larger graph moves to the hash table.
   static constexpr size_t kScan = 32;
+  // At most this many accumulators are kept in leaf_sums (a scan); further
+  // ones get rows, so that a graph with many leaves does not scan a long list.
+  static constexpr size_t kLeafSums = 16;
+
+  // The target code of n: its row, leaf_code() of its leaf sum, or -1.
+  int32_t find_target(const Node* n) const {
+    if (n->is_accumulator)
+      for (size_t i = 0; i < leaf_sums.size(); ++i)
+        if (leaf_sums[i].acc == n) return leaf_code(i);
+    return find(n);
+  }
+  // Does a gradient along an edge coded `t` reach something that takes it?
+  bool active(int32_t t) const { return t < -1 || (t >= 0 && rows[t].active); }
+  Tensor& grad_of(int32_t t) { return t >= 0 ? rows[t].grad : leaf_sums[leaf_index(t)].grad; }
+  const Node* node_at(int32_t t) const { return t >= 0 ? rows[t].node : leaf_sums[leaf_index(t)].acc; }
 
   static uint32_t hash(const Node* n, size_t mask) {
     return static_cast<uint32_t>(((reinterpret_cast<uintptr_t>(n) >> 4) * 0x9E3779B97F4A7C15ull) >> 32) &
@@ -186,6 +214,7 @@ struct Scratch {
     grads.clear();
     needs.clear();
     leaves.clear();
+    leaf_sums.clear();
     shared.clear();
   }
 };
@@ -295,8 +324,8 @@ struct Pass {
     auto& rows = w.rows;
     for (const Tensor& r : roots) {
       Node* n = node_of(r);
-      int32_t ri = w.find(n);
-      if (ri >= 0) {
+      int32_t ri = w.find_target(n);
+      if (ri != -1) {
         w.root_rows.push_back(ri);
         continue;
       }
@@ -313,10 +342,15 @@ struct Pass {
           const uint32_t e = f.next++;
           Node* c = node->edges[e].node.get();
           if (!c) continue;
-          int32_t ci = w.find(c);
-          if (ci < 0) {
-            ci = add_row(c);
-            stack.push_back({ci, 0});  // f is invalid from here on
+          int32_t ci = w.find_target(c);
+          if (ci == -1) {
+            if (c->is_accumulator && accumulate_leaves && capture.empty() && w.leaf_sums.size() < Scratch::kLeafSums) {
+              ci = leaf_code(w.leaf_sums.size());
+              w.leaf_sums.push_back({c, Tensor()});
+            } else {
+              ci = add_row(c);
+              stack.push_back({ci, 0});  // f is invalid from here on
+            }
           }
           w.targets[rows[fr].first_edge + e] = ci;
         } else {
@@ -329,7 +363,7 @@ struct Pass {
             const int32_t* t = &w.targets[row.first_edge];
             const size_t k = node->edges.size();
             for (size_t i = 0; i < k; ++i)
-              if (t[i] >= 0 && rows[t[i]].active) {
+              if (w.active(t[i])) {
                 row.needed = true;
                 row.active = true;
                 break;
@@ -348,10 +382,10 @@ struct Pass {
   // passes, in other threads, may deliver to the same leaf. The engine's own
   // references to g are gone by now, so the first gradient is copied only if
   // something outside still shares it (Note [Shared gradients]).
-  void deliver(int32_t row) {
-    Tensor g = std::move(w.rows[row].grad);
+  void deliver(Node* node, Tensor& sum) {
+    Tensor g = std::move(sum);
     if (!g.defined()) return;
-    auto* acc = static_cast<AccumulateGrad*>(w.rows[row].node);
+    auto* acc = static_cast<AccumulateGrad*>(node);
     std::lock_guard<detail::SpinLock> lock(acc->mu);
     if (!acc->leaf || !acc->leaf->requires_grad) return;
     Tensor& slot = acc->leaf->grad;
@@ -364,7 +398,9 @@ struct Pass {
   }
 
   void finish() {
-    for (int32_t row : w.leaves) deliver(row);
+    for (LeafSum& l : w.leaf_sums) deliver(l.acc, l.grad);
+    w.leaf_sums.clear();
+    for (int32_t row : w.leaves) deliver(w.rows[row].node, w.rows[row].grad);
     w.leaves.clear();
     unshare();
   }
@@ -386,8 +422,8 @@ struct Pass {
     AutoGradMode mode(create_graph);
     auto& rows = w.rows;
     for (size_t i = 0; i < roots.size(); ++i) {
-      Row& r = rows[w.root_rows[i]];
-      if (r.active) accumulate(r.grad, seeds[i], create_graph);
+      const int32_t ri = w.root_rows[i];
+      if (w.active(ri)) accumulate(w.grad_of(ri), seeds[i], create_graph);
     }
     // Ready set: active nodes with no pending consumers, processed in reverse
     // post-order among equals, which keeps the sweep deterministic.
@@ -419,21 +455,20 @@ struct Pass {
                            " for its gradient was modified in place after it was used");
         grads.assign(k, Tensor());
         needs.assign(k, 0);
-        for (size_t i = 0; i < k; ++i) needs[i] = t[i] >= 0 && rows[t[i]].active;
+        for (size_t i = 0; i < k; ++i) needs[i] = w.active(t[i]);
         n->apply(g, VjpCtx{grads.data(), reinterpret_cast<const bool*>(needs.data())});
         g = Tensor();
         for (size_t i = 0; i < k; ++i) {
           if (!needs[i] || !grads[i].defined()) continue;
-          Row& to = rows[t[i]];
           NABLA_ASSERT([&] {  // [batch..., ...the input's shape]
             const Shape& gs = grads[i].impl()->shape;
-            const Shape& is = to.node->out_shape;
+            const Shape& is = w.node_at(t[i])->out_shape;
             if (gs.size() != is.size() + nb) return false;
             for (int j = 0; j < is.size(); ++j)
               if (gs[j + nb] != is[j]) return false;
             return true;
           }());
-          accumulate(to.grad, std::move(grads[i]), create_graph);
+          accumulate(w.grad_of(t[i]), std::move(grads[i]), create_graph);
         }
         grads.clear();  // drop what the VJP returned before the next node runs
       }
