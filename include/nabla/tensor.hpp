@@ -61,6 +61,9 @@ class Tensor {
   template <class T>
   T* data_ptr() const { return static_cast<T*>(raw_data(dtype_v<T>)); }
   void* raw_data() const;
+  // Records that the values were written through data_ptr(), as every in-place
+  // op does, so that a graph holding them refuses to use the stale ones.
+  void mark_written() const;
   double item() const;  // rank-0 or one-element tensor
   template <class T>
   T item() const { return static_cast<T>(item()); }

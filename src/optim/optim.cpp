@@ -6,7 +6,6 @@
 
 #include "../kernels/optim.hpp"
 #include "../kernels/parallel.hpp"
-#include "../tensor/tensor_impl.hpp"
 #include "nabla/autograd.hpp"
 #include "nabla/ops.hpp"
 
@@ -103,7 +102,7 @@ void update_each(const std::vector<Tensor>& params, F&& fn) {
     sizes.push_back(params[i].numel());
   }
   kernels::parallel_spans(sizes, [&](size_t k, int64_t lo, int64_t hi) { fn(which[k], grads[k], lo, hi); });
-  for (size_t i : which) ++params[i].impl()->storage->version;
+  for (size_t i : which) params[i].mark_written();
 }
 }  // namespace
 
@@ -128,8 +127,8 @@ void SGD::step() {
   update_each(params_, [&](size_t i, const Tensor& g, int64_t lo, int64_t hi) {
     const Tensor& p = params_[i];
     dispatch(p.dtype(), [&]<class T>() {
-      T* bp = o_.momentum != 0 ? buffers_[0][i].impl()->data<T>() + lo : nullptr;
-      kernels::sgd_step<T>(p.impl()->data<T>() + lo, g.impl()->data<T>() + lo, bp, hi - lo, lr_, o_.momentum,
+      T* bp = o_.momentum != 0 ? buffers_[0][i].data_ptr<T>() + lo : nullptr;
+      kernels::sgd_step<T>(p.data_ptr<T>() + lo, g.data_ptr<T>() + lo, bp, hi - lo, lr_, o_.momentum,
                            o_.dampening, o_.weight_decay, o_.nesterov, first[i] != 0);
     });
   });
@@ -153,8 +152,8 @@ void Adam::step() {
   update_each(params_, [&](size_t i, const Tensor& g, int64_t lo, int64_t hi) {
     const Tensor& p = params_[i];
     dispatch(p.dtype(), [&]<class T>() {
-      kernels::adam_step<T>(p.impl()->data<T>() + lo, g.impl()->data<T>() + lo, buffers_[0][i].impl()->data<T>() + lo,
-                            buffers_[1][i].impl()->data<T>() + lo, hi - lo, lr_, o_.beta1, o_.beta2, o_.eps,
+      kernels::adam_step<T>(p.data_ptr<T>() + lo, g.data_ptr<T>() + lo, buffers_[0][i].data_ptr<T>() + lo,
+                            buffers_[1][i].data_ptr<T>() + lo, hi - lo, lr_, o_.beta1, o_.beta2, o_.eps,
                             o_.weight_decay, decoupled_, steps_);
     });
   });

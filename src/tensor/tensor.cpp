@@ -257,6 +257,11 @@ double Tensor::at(std::initializer_list<int64_t> index) const {
   return dispatch(impl_->dtype, [&]<class T>() { return static_cast<double>(impl_->data<T>()[off]); });
 }
 
+void Tensor::mark_written() const {
+  NABLA_DEFINED("mark_written");
+  ++impl_->storage->version;
+}
+
 void Tensor::set(std::initializer_list<int64_t> index, double value) {
   NABLA_DEFINED("set");
   int64_t off = element_offset(*impl_, index, "set");
