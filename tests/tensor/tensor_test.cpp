@@ -399,3 +399,27 @@ TEST(TensorShape, BroadcastShapesAndDims) {
 
 }  // namespace
 }  // namespace nabla
+
+namespace nabla {
+namespace {
+// A write through data_ptr() that is recorded with mark_written() invalidates
+// the graphs that saved the old values, as an in-place op does.
+TEST(TensorWrites, MarkWrittenInvalidatesSavedValues) {
+  Tensor w = tensor({2.0, 3.0}, kFloat64);
+  Tensor x = tensor({1.0, 1.0}, kFloat64).requires_grad_();
+  Tensor y = sum(x * w);  // mul saves w for x's gradient
+  w.data_ptr<double>()[0] = 5.0;
+  Tensor y2 = sum(x * w);
+  y2.backward();  // a graph made after the write is fine
+  EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{5.0, 3.0}));
+  w.mark_written();
+  try {
+    y.backward();
+    FAIL() << "backward used a value written after it was saved";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("modified in place"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(Tensor().mark_written(), Error);
+}
+}  // namespace
+}  // namespace nabla
