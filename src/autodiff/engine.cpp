@@ -103,15 +103,16 @@ struct MapSlot {
   Node* key;
   int32_t row;
 };
-// Note [Leaf sums]: a leaf's accumulator that backward() delivers to runs no
-// VJP and has no consumers to wait for, so it gets no row: its sum lives in a
-// short list of the pass (a scan, at most Scratch::kLeafSums entries; further
-// accumulators get rows as before), an edge into it is coded in `targets` as
-// -2 - its index, and finish() delivers the sums. grad() captures its inputs'
-// accumulators and gives them rows.
+// Note [Leaf sums]: a leaf's accumulator runs no VJP and has no consumers to
+// wait for, so it gets no row: when backward() delivers to its leaf or grad()
+// reports its gradient, its sum lives in a short list of the pass (a scan, at
+// most Scratch::kLeafSums entries; further accumulators get rows), an edge
+// into it is coded in `targets` as -2 - its index, and finish() hands the sums
+// on. An accumulator grad() does not report takes nothing: its edges are -1.
 struct LeafSum {
   Node* acc;
   Tensor grad;
+  int32_t capture;  // index into grad()'s results, or -1: deliver to the leaf
 };
 constexpr int32_t leaf_code(size_t i) { return -2 - static_cast<int32_t>(i); }
 constexpr size_t leaf_index(int32_t code) { return static_cast<size_t>(-2 - code); }
@@ -344,9 +345,12 @@ struct Pass {
           if (!c) continue;
           int32_t ci = w.find_target(c);
           if (ci == -1) {
-            if (c->is_accumulator && accumulate_leaves && capture.empty() && w.leaf_sums.size() < Scratch::kLeafSums) {
+            const int32_t cap = c->is_accumulator ? capture_index(c) : -1;
+            if (c->is_accumulator && !accumulate_leaves && cap < 0) {
+              continue;  // a leaf grad() does not report: nothing goes there
+            } else if (c->is_accumulator && w.leaf_sums.size() < Scratch::kLeafSums) {
               ci = leaf_code(w.leaf_sums.size());
-              w.leaf_sums.push_back({c, Tensor()});
+              w.leaf_sums.push_back({c, Tensor(), cap});
             } else {
               ci = add_row(c);
               stack.push_back({ci, 0});  // f is invalid from here on
@@ -398,7 +402,12 @@ struct Pass {
   }
 
   void finish() {
-    for (LeafSum& l : w.leaf_sums) deliver(l.acc, l.grad);
+    for (LeafSum& l : w.leaf_sums) {
+      if (l.capture < 0)
+        deliver(l.acc, l.grad);
+      else if (l.grad.defined())
+        accumulate(captured[static_cast<size_t>(l.capture)], std::move(l.grad), create_graph, &w.shared);
+    }
     w.leaf_sums.clear();
     for (int32_t row : w.leaves) deliver(w.rows[row].node, w.rows[row].grad);
     w.leaves.clear();
