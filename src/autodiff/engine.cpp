@@ -185,7 +185,7 @@ struct Scratch {
   int32_t add(Node* n, int32_t capture, bool active) {
     const auto row = static_cast<int32_t>(rows.size());
     uint32_t slot = 0;
-    if (hashed || rows.size() + 1 > kScan) {
+    if (hashed || rows.size() + 1 > kScan) [[unlikely]] {
       if (!hashed || 2 * (rows.size() + 1) > map.size()) {
         // (the table is empty between passes: clear() empties the slots it used)
         size_t cap = std::max<size_t>(4 * kScan, map.size());
@@ -198,7 +198,8 @@ struct Scratch {
     }
     keys.push_back(n);
     rows.push_back(Row{n, Tensor(), slot, static_cast<int32_t>(targets.size()), capture, 0, false, active});
-    targets.resize(targets.size() + n->edges.size(), -1);
+    // (a loop, not resize(): a node has few edges, and resize calls memset)
+    for (size_t k = n->edges.size(); k > 0; --k) targets.push_back(-1);
     return row;
   }
   void clear() {
