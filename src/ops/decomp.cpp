@@ -20,8 +20,6 @@ using Mat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 template <class T>
 using LU = Eigen::PartialPivLU<Mat<T>>;
 
-Tensor mT(const Tensor& t) { return t.transpose(-2, -1); }
-
 // [..., n, n] with n the last extent.
 void check_square(const Tensor& x, const char* op) {
   check_defined(x, op);

@@ -115,8 +115,6 @@ Tensor matmul_forward(const Tensor& a, const Tensor& b) {
   return c.view(out);
 }
 
-Tensor mT(const Tensor& t) { return t.dim() < 2 ? t : t.transpose(-2, -1); }
-
 // Rows o[i, :] = u[i·us] · v[0:n] (v dense, nothing aliased): the compiler
 // vectorizes the row loop without runtime alias checks.
 template <class T>
@@ -175,6 +173,8 @@ Tensor matmul_jvp(const Tensor& a, const Tensor& b, int r) {
 }
 
 }  // namespace
+
+Tensor mT(const Tensor& t) { return t.dim() < 2 ? t : t.transpose(-2, -1); }
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
   check_same_dtype(a, b, "matmul");

@@ -68,6 +68,9 @@ inline Shape batched_shape(const Tensor& g, int nb, const Shape& shape) {
 // sum_to that keeps the nb leading batch dims of x.
 Tensor sum_to_batched(const Tensor& x, const Shape& shape, int nb);
 
+// The transpose of the last two dims (a matrix or a batch of them); rank < 2 unchanged.
+Tensor mT(const Tensor& t);
+
 // Refuses in-place writes that autograd could not follow.
 void check_inplace(const Tensor& t, const char* op);
 

@@ -110,22 +110,22 @@ struct Reverse {
         // s̄_i = ⟨Ȳ, P⟩. A matrix factor: Y = (S·L)·(F_i·R) with L, R the chains
         // before and after it, so F̄_i = (S·L)ᵀ·Ȳ·Rᵀ by the matrix product rule twice.
         int ns = y->nscalars;
-        size_t k_ = y->args.size();
+        size_t nargs = y->args.size();
         for (int i = 0; i < ns; ++i) {
           if (!y->args[i]->depends_on(var)) continue;
           std::vector<Expr> rest{constant(y->value)};
-          for (size_t j = 0; j < k_; ++j)
+          for (size_t j = 0; j < nargs; ++j)
             if (j != size_t(i)) rest.push_back(y->args[j]);
           give(y->args[i], k.inner(g, mul(rest)), "scalar product rule");
         }
         std::vector<Expr> s{constant(y->value)};
         for (int i = 0; i < ns; ++i) s.push_back(y->args[i]);
-        for (size_t i = ns; i < k_; ++i) {
+        for (size_t i = ns; i < nargs; ++i) {
           if (!y->args[i]->depends_on(var)) continue;
           std::vector<Expr> left = s;
           if (Expr l = chain_of(y, ns, i)) left.push_back(l);
           Expr q = rules::matmul_b(k, g, mul(left));  // (F_i R)‾ = (S L)ᵀ Ȳ
-          if (Expr r = chain_of(y, i + 1, k_)) q = rules::matmul_a(k, q, r);  // F̄_i = (F_i R)‾ Rᵀ
+          if (Expr r = chain_of(y, i + 1, nargs)) q = rules::matmul_a(k, q, r);  // F̄_i = (F_i R)‾ Rᵀ
           give(y->args[i], q, "product rule");
         }
         return;

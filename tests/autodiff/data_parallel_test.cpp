@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "kernels/gemm.hpp"
+#include "autodiff/test_helpers.hpp"
 #include "nabla/nabla.hpp"
 #include "nabla/nn.hpp"
 #include "nabla/nn_functional.hpp"
@@ -15,17 +16,7 @@
 namespace nabla {
 namespace {
 
-// Sets the kernels' thread count for one test and restores it after.
-class Threads {
- public:
-  explicit Threads(int n) : saved_(kernels::get_num_threads()) { kernels::set_num_threads(n); }
-  ~Threads() { kernels::set_num_threads(saved_); }
-  Threads(const Threads&) = delete;
-  Threads& operator=(const Threads&) = delete;
-
- private:
-  int saved_;
-};
+using test::Threads;
 
 // A 6-16-4 tanh MLP in float64 and a batch for it.
 struct Problem {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "kernels/gemm.hpp"
+#include "autodiff/test_helpers.hpp"
 #include "nabla/nabla.hpp"
 
 namespace nabla {
@@ -19,17 +20,7 @@ std::vector<double> vals(const Tensor& t) { return t.to_vector<double>(); }
 
 TensorOptions f64(bool rg = false) { return TensorOptions().dtype(kFloat64).requires_grad(rg); }
 
-// Sets the kernels' thread count for one test and restores it after.
-class Threads {
- public:
-  explicit Threads(int n) : saved_(kernels::get_num_threads()) { kernels::set_num_threads(n); }
-  ~Threads() { kernels::set_num_threads(saved_); }
-  Threads(const Threads&) = delete;
-  Threads& operator=(const Threads&) = delete;
-
- private:
-  int saved_;
-};
+using test::Threads;
 
 // Runs body(thread) on n threads at once, released together.
 template <class F>

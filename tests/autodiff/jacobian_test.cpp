@@ -6,6 +6,7 @@
 
 #include <cmath>
 
+#include "autodiff/test_helpers.hpp"
 #include "nabla/nabla.hpp"
 #include "nabla/nn_functional.hpp"
 
@@ -14,11 +15,7 @@ namespace {
 
 constexpr auto kF = kFloat64;
 
-void expect_close(const Tensor& a, const Tensor& b, double tol = 1e-12) {
-  ASSERT_EQ(a.shape(), b.shape()) << a.shape() << " vs " << b.shape();
-  std::vector<double> x = a.to_vector<double>(), y = b.to_vector<double>();
-  for (size_t i = 0; i < x.size(); ++i) EXPECT_NEAR(x[i], y[i], tol * std::max(1.0, std::fabs(y[i]))) << "element " << i;
-}
+using test::expect_close;
 
 JacobianOptions opts(JacobianMode m, JacobianLayout l = JacobianLayout::numerator) {
   JacobianOptions o;
