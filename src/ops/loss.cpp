@@ -123,6 +123,12 @@ Tensor nll_loss(const Tensor& log_probs, const Tensor& target, Reduction r) {
   check_defined(log_probs, "nll_loss");
   NABLA_CHECK_KIND(log_probs.dim() == 2, ErrorKind::shape, "nll_loss: expects [batch, classes], got ",
                    log_probs.shape());
+  check_defined(target, "nll_loss");
+  // gather reads a negative index from the end; a label is a class index only
+  const int64_t C = log_probs.shape()[1];
+  for (double t : target.to_vector<double>())
+    NABLA_CHECK_KIND(t == std::floor(t) && t >= 0 && t < static_cast<double>(C), ErrorKind::index, "nll_loss: label ",
+                     t, " is not a class index in [0, ", C, ")");
   Tensor picked = gather(log_probs, 1, unsqueeze(target, 1));
   return reduce(-squeeze(picked, 1), r);
 }

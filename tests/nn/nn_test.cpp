@@ -135,3 +135,18 @@ TEST(NnLoss, BinaryCrossEntropyWithLogits) {
   auto r = gradcheck([&](const std::vector<Tensor>& in) { return binary_cross_entropy_with_logits(in[0], yy); }, {zz});
   EXPECT_TRUE(r.ok) << r;
 }
+
+TEST(NnLoss, NllLossRejectsLabelsOutsideTheClasses) {
+  Tensor lp = log_softmax(tensor({{0.1, 0.2, 0.3}, {0.3, 0.2, 0.1}}), 1);
+  EXPECT_NEAR(nll_loss(lp, tensor(std::vector<double>{2, 0})).item(), -(lp.at({0, 2}) + lp.at({1, 0})) / 2, 1e-6);
+  // -1 would be read from the end (class 2) by gather; it is no class index
+  for (double bad : {-1.0, 3.0, 0.5}) {
+    try {
+      nll_loss(lp, tensor(std::vector<double>{0, bad}));
+      ADD_FAILURE() << "label " << bad << " accepted";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::index);
+      EXPECT_NE(std::string(e.what()).find("is not a class index in [0, 3)"), std::string::npos) << e.what();
+    }
+  }
+}
