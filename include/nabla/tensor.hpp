@@ -160,10 +160,11 @@ Tensor tensor(std::initializer_list<std::type_identity_t<T>> values, TensorOptio
 }
 Tensor tensor(std::initializer_list<std::initializer_list<double>> rows, TensorOptions opts = {});
 // Wraps caller-owned memory without copying; `deleter`, if given, runs when the
-// last view dies. Strides default to row-major.
+// last view dies. Strides (in elements, non-negative) default to row-major.
 Tensor from_blob(void* data, const Shape& shape, TensorOptions opts = {},
                  std::function<void(void*)> deleter = nullptr);
-Tensor from_blob(void* data, const Shape& shape, const Dims& strides, TensorOptions opts = {});
+Tensor from_blob(void* data, const Shape& shape, const Dims& strides, TensorOptions opts = {},
+                 std::function<void(void*)> deleter = nullptr);
 
 // ---- random (explicit seeded generator; same seed, same numbers) -----------
 Tensor rand(const Shape& shape, Generator& gen, TensorOptions opts = {});   // U[0, 1)

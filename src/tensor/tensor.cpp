@@ -391,14 +391,15 @@ Tensor tensor(std::initializer_list<std::initializer_list<double>> rows, TensorO
 }
 
 Tensor from_blob(void* data, const Shape& shape, TensorOptions o, std::function<void(void*)> deleter) {
-  Tensor t = from_blob(data, shape, contiguous_strides(shape), o);
-  t.impl()->storage->deleter = std::move(deleter);
-  return t;
+  return from_blob(data, shape, contiguous_strides(shape), o, std::move(deleter));
 }
-Tensor from_blob(void* data, const Shape& shape, const Dims& strides, TensorOptions o) {
+Tensor from_blob(void* data, const Shape& shape, const Dims& strides, TensorOptions o,
+                 std::function<void(void*)> deleter) {
   NABLA_CHECK(data != nullptr || nabla::numel(shape) == 0, "from_blob: null data for shape ", shape);
   NABLA_CHECK_KIND(strides.size() == shape.size(), ErrorKind::shape, "from_blob: strides ", strides,
                    " do not match shape ", shape);
+  for (int64_t st : strides)
+    NABLA_CHECK_KIND(st >= 0, ErrorKind::shape, "from_blob: negative stride in ", strides);
   auto impl = new_tensor_impl();
   impl->storage = new_storage_record();
   impl->storage->data = data;
@@ -409,6 +410,7 @@ Tensor from_blob(void* data, const Shape& shape, const Dims& strides, TensorOpti
   impl->strides = strides;
   impl->dtype = o.dtype_;
   impl->requires_grad = o.requires_grad_;
+  impl->storage->deleter = std::move(deleter);
   return Tensor(std::move(impl));
 }
 
