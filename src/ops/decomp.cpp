@@ -155,9 +155,6 @@ Tensor solve_values(const Tensor& a, const Tensor& b, const char* op) {
   return x;
 }
 
-// tr(X⁻¹Ẋ) = Σᵢⱼ (X⁻¹)ᵢⱼ Ẋⱼᵢ for each direction: [k, ..., n, n] → [k, ...].
-Tensor trace_of_product(const Tensor& xinv, const Tensor& xdot) { return sum(mT(xinv) * xdot, {-2, -1}); }
-
 // inv with `op` named in the singular-matrix error (det's and logdet's VJPs use it).
 Tensor inv_op(const Tensor& x, const char* op) {
   Tensor y = inv_values(x, op);
@@ -167,8 +164,8 @@ Tensor inv_op(const Tensor& x, const char* op) {
       const Tensor yy = differentiable({&g, &x}) ? inv_op(x, "inv") : yd;  // in the graph when it must be
       ctx.set(0, rules::inv_x(rules::TensorAlgebra{}, g, yy));
     }, {&x, &y});
-  // Ẏ = −Y Ẋ Y
-  jvp_rule(y, {&x}, "inv", [&] { return -matmul(matmul(y, tangent_of(x)), y); });
+  // Ẏ = −Y Ẋ Y  (rules::inv_jvp)
+  jvp_rule(y, {&x}, "inv", [&] { return rules::inv_jvp(rules::TangentAlgebra{}, tangent_of(x), y); });
   return y;
 }
 
@@ -179,6 +176,12 @@ struct Algebra : rules::TensorAlgebra {
   const char* op;
   bool differentiable;
   Tensor inv(const Tensor& x) const { return differentiable ? inv_op(x, op) : inv_values(x, op); }
+};
+
+// The same for their JVPs, whose tangents carry no graph.
+struct TangentAlgebra : rules::TangentAlgebra {
+  const char* op;
+  Tensor inv(const Tensor& x) const { return inv_values(x, op); }
 };
 
 }  // namespace
@@ -197,8 +200,10 @@ Tensor det(const Tensor& x) {
       const bool d = differentiable({&g, &x});
       ctx.set(0, rules::det_x(Algebra{{}, "det (gradient)", d}, g, x, d ? det(x) : yd));
     }, {&x, &y});
-  // ḋ = det X · tr(X⁻¹Ẋ)
-  jvp_rule(y, {&x}, "det", [&] { return y * trace_of_product(inv_values(x, "det (tangent)"), tangent_of(x)); });
+  // ḋ = det X · tr(X⁻¹Ẋ)  (rules::det_jvp)
+  jvp_rule(y, {&x}, "det", [&] {
+    return rules::det_jvp(TangentAlgebra{{}, "det (tangent)"}, tangent_of(x), x, y);
+  });
   return y;
 }
 
@@ -210,8 +215,10 @@ Tensor logdet(const Tensor& x) {
     record(y, "logdet", {&x}, [x](const Tensor& g, const VjpCtx& ctx) {
       ctx.set(0, rules::logdet_x(Algebra{{}, "logdet (gradient)", differentiable({&g, &x})}, g, x));
     }, {&x});
-  // d(log det X) = tr(X⁻¹Ẋ)
-  jvp_rule(y, {&x}, "logdet", [&] { return trace_of_product(inv_values(x, "logdet (tangent)"), tangent_of(x)); });
+  // d(log det X) = tr(X⁻¹Ẋ)  (rules::logdet_jvp)
+  jvp_rule(y, {&x}, "logdet", [&] {
+    return rules::logdet_jvp(TangentAlgebra{{}, "logdet (tangent)"}, tangent_of(x), x);
+  });
   return y;
 }
 

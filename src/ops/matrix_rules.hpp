@@ -12,6 +12,13 @@
 //   eye_like(x), ones_like(x)
 // Each rule states its formula in one line; the matrix differential it comes
 // from is the one the symbolic engine's steps cite by the rule's name.
+//
+// The forward-mode (JVP) rules below take tangents (ȧ, ẋ, …) beside primal
+// values, so an algebra may give them a type of their own: the symbolic
+// engine's tangents are Jacobians, one column per direction (SymTangents in
+// src/sym/algebra.hpp), and for them `had(b, ȧ)` is diag(b)·J, `inner(x, ẋ)`
+// is xᵀJ and `sc(ṡ, a)` is a·J. Two more operations serve them:
+//   tr_mm(a, b)  tr(a b)          total(a)  Σ of all elements
 #pragma once
 
 #include <algorithm>
@@ -51,6 +58,39 @@ template <class K, class V> V softmax_a(const K& k, const V& g, const V& s) {
   return k.sub(k.had(s, g), k.sc(k.inner(s, g), s));
 }
 
+// ---- forward mode: the JVP of each rule above ----------------------------------
+
+// Y = A B  →  Ẏ = Ȧ B + A Ḃ   ("product rule"; the two terms, one per operand)
+template <class K, class T, class V> T matmul_jvp_a(const K& k, const T& ta, const V& b) { return k.mm(ta, b); }
+template <class K, class T, class V> T matmul_jvp_b(const K& k, const V& a, const T& tb) { return k.mm(a, tb); }
+// Y = Xᵀ  →  Ẏ = Ẋᵀ   ("transpose rule")
+template <class K, class T> T transpose_jvp(const K& k, const T& tx) { return k.t(tx); }
+// y = a ⊙ b  →  ẏ = b ⊙ ȧ (+ a ⊙ ḃ)   ("hadamard product rule")
+template <class K, class T, class V> T hadamard_jvp(const K& k, const T& ta, const V& b) { return k.had(b, ta); }
+// y = Σ X  →  ẏ = Σ Ẋ   ("sum reduction rule")
+template <class K, class T> T sum_jvp(const K& k, const T& tx) { return k.total(tx); }
+// Y = X⁻¹  →  Ẏ = −Y Ẋ Y   ("inverse rule")
+template <class K, class T, class V> T inv_jvp(const K& k, const T& tx, const V& y) {
+  return k.neg(k.mm(y, k.mm(tx, y)));
+}
+// y = det X  →  ẏ = det X · tr(X⁻¹ Ẋ)   ("determinant rule")
+template <class K, class T, class V> T det_jvp(const K& k, const T& tx, const V& x, const V& y) {
+  return k.sc(y, k.tr_mm(k.inv(x), tx));
+}
+// y = log det X  →  ẏ = tr(X⁻¹ Ẋ)   ("log-determinant rule")
+template <class K, class T, class V> T logdet_jvp(const K& k, const T& tx, const V& x) {
+  return k.tr_mm(k.inv(x), tx);
+}
+// y = ‖x‖  →  ẏ = ⟨x, ẋ⟩ / ‖x‖   ("norm rule")
+template <class K, class T, class V> T norm_jvp(const K& k, const T& tx, const V& x, const V& y) {
+  return k.sc(k.recip(y), k.inner(x, tx));
+}
+// s = softmax(a)  →  ṡ = (diag(s) − s sᵀ) ȧ = s ⊙ ȧ − s ⟨s, ȧ⟩   ("softmax rule": the
+// Jacobian is symmetric, so this is softmax_a's formula with ȧ for ḡ)
+template <class K, class T, class V> T softmax_jvp(const K& k, const T& ta, const V& s) {
+  return k.sub(k.had(s, ta), k.sc(k.inner(s, ta), s));
+}
+
 // The numeric algebra: nabla's differentiable ops, over batches of matrices
 // [..., m, n] (a scalar factor is one value per matrix, shape [...]).
 struct TensorAlgebra {
@@ -71,6 +111,20 @@ struct TensorAlgebra {
   Tensor inner(const Tensor& a, const Tensor& b) const { return nabla::sum(a * b); }
   Tensor eye_like(const Tensor& x) const { return eye(x.shape()[x.dim() - 1], x.dtype()); }
   Tensor ones_like(const Tensor& x) const { return nabla::ones_like(x); }
+};
+
+// The numeric engine's tangents: [k, ...] tensors, one slice per direction,
+// beside primal values that broadcast against them past dim 0 (right-aligned).
+// `dims` are the dims of a tangent that inner() and total() reduce, kept as
+// size 1 when `keep`; no dims: the primal is a scalar and nothing is reduced.
+struct TangentAlgebra : TensorAlgebra {
+  Dims dims;
+  bool keep = false;
+  Tensor sc(const Tensor& s, const Tensor& a) const { return s * a; }
+  Tensor inner(const Tensor& x, const Tensor& t) const { return total(x * t); }
+  Tensor total(const Tensor& t) const { return dims.empty() ? t : nabla::sum(t, dims, keep); }
+  // tr(A B) = Σᵢⱼ Aᵢⱼᵀ Bᵢⱼ, without the product: [.., n, n] × [k, .., n, n] → [k, ..]
+  Tensor tr_mm(const Tensor& a, const Tensor& b) const { return nabla::sum(t(a) * b, {-2, -1}); }
 };
 
 }  // namespace nabla::rules

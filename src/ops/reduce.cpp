@@ -7,6 +7,7 @@
 #include <array>
 #include <limits>
 
+#include "matrix_rules.hpp"
 #include "ops_internal.hpp"
 
 namespace nabla {
@@ -330,17 +331,12 @@ Tensor norm(const Tensor& x) {
       }
       ctx.set(0, x * (gb / (n + eq(n, zeros({}, n.dtype())))));  // 0/(0 + 1) = 0 at x = 0
     }, {&x, &y});
-  // ẏ = xᵀẋ / ‖x‖ (0 at x = 0)
+  // ẏ = ⟨x, ẋ⟩ / ‖x‖ (rules::norm_jvp; 0 at x = 0)
   jvp_rule(y, {&x}, "norm", [&] {
-    const Tensor& t = tangent_of(x);
     Tensor n = is_grad_enabled() && x.requires_grad() ? norm(x) : y;
-    Tensor p = t * x;
-    if (x.dim() > 0) {
-      Dims td;
-      for (int i = 1; i <= x.dim(); ++i) td.push_back(i);
-      p = sum(p, td, false);
-    }
-    return p / (n + eq(n, zeros({}, n.dtype())));
+    rules::TangentAlgebra k;
+    for (int i = 1; i <= x.dim(); ++i) k.dims.push_back(i);
+    return rules::norm_jvp(k, tangent_of(x), x, n + eq(n, zeros({}, n.dtype())));
   });
   return y;
 }
@@ -444,10 +440,9 @@ Tensor softmax(const Tensor& x, int64_t dim) {
       Tensor s = is_grad_enabled() || live_tangent(x) ? softmax(x, d) : y;
       ctx.set(0, s * (g - sum(g * s, {dn}, true)));
     }, {&x, &y});
-  // ṡ = (diag(s) − s sᵀ) ẋ = s ⊙ (ẋ − ⟨s, ẋ⟩): the Jacobian is symmetric
+  // ṡ = (diag(s) − s sᵀ) ẋ = s ⊙ ẋ − s ⟨s, ẋ⟩ (rules::softmax_jvp)
   jvp_rule(y, {&x}, "softmax", [&] {
-    const Tensor& t = tangent_of(x);
-    return y * (t - sum(t * y, {d - x.dim()}, true));
+    return rules::softmax_jvp(rules::TangentAlgebra{{}, {d - x.dim()}, true}, tangent_of(x), y);
   });
   return y;
 }

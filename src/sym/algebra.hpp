@@ -52,4 +52,47 @@ struct SymAlgebra {
   Expr ones_like(const Expr& x) const { return ones(x->shape); }
 };
 
+// Forward mode's tangents: the Jacobian ∂y/∂x of a scalar or vector y in
+// numerator layout, numel(y) × n, one column per direction (vec(y) of a row
+// is its elements, as for a column); `shape` is y's.
+struct Tangent {
+  Expr j;
+  Shape shape;
+};
+
+inline Dim length(const Shape& s) { return s.is_row() ? s.cols : s.rows; }
+inline Expr as_col(const Expr& e) { return e->shape.is_row() ? transpose(e) : e; }
+
+// The algebra of the matrix rules' JVPs (src/ops/matrix_rules.hpp) over
+// Jacobians. The products' Kronecker forms reduce to plain products because
+// every intermediate is a scalar or a vector: vec(A F) = A vec(F) and
+// vec(F B) = Bᵀ vec(F) whenever the product is a vector.
+struct SymTangents {
+  static Shape product(const Shape& a, const Shape& b) {
+    if (a.is_scalar()) return b;
+    if (b.is_scalar()) return a;
+    return {a.rows, b.cols};
+  }
+  Tangent mm(const Expr& a, const Tangent& f) const { return {mul(a, f.j), product(a->shape, f.shape)}; }
+  Tangent mm(const Tangent& f, const Expr& b) const { return {mul(transpose(b), f.j), product(f.shape, b->shape)}; }
+  Tangent t(const Tangent& a) const { return {a.j, a.shape.t()}; }
+  // b ⊙ F: diag(b) J (b J for a scalar b)
+  Tangent had(const Expr& b, const Tangent& f) const {
+    return {b->shape.is_scalar() ? mul(b, f.j) : mul(func(Fn::diag, as_col(b)), f.j), f.shape};
+  }
+  // ⟨x, F⟩ = xᵀ J, a scalar's tangent
+  Tangent inner(const Expr& x, const Tangent& f) const { return {mul(transpose(as_col(x)), f.j), Shape{}}; }
+  Tangent sc(const Tangent& s, const Expr& a) const { return {mul(as_col(a), s.j), a->shape}; }
+  Tangent sc(const Expr& s, const Tangent& a) const { return {mul(s, a.j), a.shape}; }
+  Tangent sub(const Tangent& a, const Tangent& b) const { return {sym::sub(a.j, b.j), a.shape}; }
+  Tangent neg(const Tangent& a) const { return {sym::neg(a.j), a.shape}; }
+  Expr recip(const Expr& s) const { return power(s, -1); }
+  Tangent total(const Tangent& f) const {
+    return {mul(transpose(ones(Shape{length(f.shape), 1})), f.j), Shape{}};
+  }
+  // Of a scalar (1×1) X, the only matrix forward mode sees: X⁻¹ = 1/X, tr(A Ẋ) = A Ẋ.
+  Expr inv(const Expr& x) const { return power(x, -1); }
+  Tangent tr_mm(const Expr& a, const Tangent& f) const { return {mul(a, f.j), Shape{}}; }
+};
+
 }  // namespace nabla::sym

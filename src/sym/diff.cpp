@@ -9,6 +9,7 @@
 // for vectors. The Hessian is the Jacobian of the gradient.
 #include <algorithm>
 #include <functional>
+#include <optional>
 #include <sstream>
 #include <unordered_map>
 #include <unordered_set>
@@ -183,13 +184,14 @@ struct Reverse {
 
 // ---- forward mode: Jacobians -----------------------------------------------------
 
-Dim length(const Shape& s) { return s.is_row() ? s.cols : s.rows; }
-Expr as_col(const Expr& e) { return e->shape.is_row() ? transpose(e) : e; }
-
+// Each node y gets its tangent ẏ, the Jacobian ∂y/∂x, from its operands' by the
+// JVP rules of src/ops/matrix_rules.hpp and the element-wise df of the op
+// registry, instantiated over Jacobians (SymTangents). As in reverse mode, only
+// the bookkeeping of sym's canonical forms is written here.
 struct Forward {
   Expr x;
   Dim n;
-  std::unordered_map<const Node*, Expr> memo;
+  std::unordered_map<const Node*, std::optional<Tangent>> memo;
 
   [[noreturn]] void unsupported(const Expr& y) {
     throw Error("Jacobian: " + to_text(y) + " is " + y->shape.str() + " and depends on " + x->name +
@@ -197,114 +199,113 @@ struct Forward {
                 ErrorKind::value);
   }
 
-  // ∂y/∂x, numel(y) × n; nullptr when y does not depend on x.
-  Expr J(const Expr& y) {
-    if (!y->depends_on(x->name)) return nullptr;
+  // ẏ; nothing when y does not depend on x.
+  std::optional<Tangent> J(const Expr& y) {
+    if (!y->depends_on(x->name)) return std::nullopt;
     auto it = memo.find(y.get());
     if (it != memo.end()) return it->second;
     if (!y->shape.is_scalar() && !y->shape.is_vector()) unsupported(y);
-    Expr r = compute(y);
-    r = simplify(r);
+    Tangent r = compute(y);
+    r.j = simplify(r.j);
+    r.shape = y->shape;
     memo[y.get()] = r;
     return r;
   }
 
-  Expr sum_of(std::vector<Expr> parts, const Expr& y) {
-    if (parts.empty()) return zero(Shape{length(y->shape), n});
-    return add(parts);
+  Tangent sum_of(const std::vector<Expr>& parts, const Expr& y) {
+    if (parts.empty()) return {zero(Shape{length(y->shape), n}), y->shape};
+    return {add(parts), y->shape};
   }
 
-  Expr compute(const Expr& y) {
+  Tangent compute(const Expr& y) {
+    const SymTangents k;
     std::vector<Expr> parts;
     switch (y->op) {
-      case Op::variable: return identity(n);
-      case Op::constant: case Op::dim: case Op::zero: case Op::identity: case Op::ones: return nullptr;
-      case Op::add:
+      case Op::variable: return {identity(n), y->shape};
+      case Op::constant: case Op::dim: case Op::zero: case Op::identity: case Op::ones:
+        break;  // no dependence: J() never gets here
+      case Op::add:  // d(Σ cᵢ aᵢ) = Σ cᵢ daᵢ
         for (size_t i = 0; i < y->args.size(); ++i)
-          if (Expr j = J(y->args[i])) parts.push_back(scale(y->coefs[i], j));
+          if (auto t = J(y->args[i])) parts.push_back(scale(y->coefs[i], t->j));
         return sum_of(parts, y);
       case Op::mul: {
+        // Y = c·s₁…s_j·F₁…F_k. A scalar factor: Ẏ = ṡᵢ P with P the rest. A
+        // matrix factor: Y = (S L) Fᵢ R, so Ẏ = (S L) Ḟᵢ R by the product rule twice.
         int ns = y->nscalars;
-        size_t k = y->args.size();
+        size_t nargs = y->args.size();
         for (int i = 0; i < ns; ++i) {
-          Expr j = J(y->args[i]);
-          if (!j) continue;
+          auto t = J(y->args[i]);
+          if (!t) continue;
           std::vector<Expr> rest{constant(y->value)};
-          for (size_t m = 0; m < k; ++m)
+          for (size_t m = 0; m < nargs; ++m)
             if (m != size_t(i)) rest.push_back(y->args[m]);
-          parts.push_back(mul(as_col(mul(rest)), j));
+          parts.push_back(k.sc(*t, mul(rest)).j);
         }
         std::vector<Expr> s{constant(y->value)};
         for (int i = 0; i < ns; ++i) s.push_back(y->args[i]);
-        for (size_t i = ns; i < k; ++i) {
-          const Expr& fi = y->args[i];
-          Expr j = J(fi);
-          if (!j) continue;
-          Expr l = chain_of(y, ns, i), r = chain_of(y, i + 1, k);
-          std::vector<Expr> fs = s;
-          if (fi->shape.is_col()) {  // vec(L f R) = (R' ⊗ L) f
-            if (r) fs.push_back(transpose(r));
-            if (l) fs.push_back(l);
-          } else {  // f row: vec(L f' R) = (L ⊗ R') f
-            if (l) fs.push_back(l);
-            if (r) fs.push_back(transpose(r));
-          }
-          fs.push_back(j);
-          parts.push_back(mul(fs));
+        for (size_t i = ns; i < nargs; ++i) {
+          auto t = J(y->args[i]);
+          if (!t) continue;
+          std::vector<Expr> left = s;
+          if (Expr l = chain_of(y, ns, i)) left.push_back(l);
+          Expr r = chain_of(y, i + 1, nargs);
+          // Associate so that every partial product is a vector: a column
+          // takes L first, then R; a row takes R first, then L.
+          Tangent q = *t;
+          if (r && y->args[i]->shape.is_row()) q = rules::matmul_jvp_a(k, q, r);  // Ḟᵢ R
+          q = rules::matmul_jvp_b(k, mul(left), q);                               // (S L) Ḟᵢ
+          if (r && !y->args[i]->shape.is_row()) q = rules::matmul_jvp_a(k, q, r);  // (S L Ḟᵢ) R
+          parts.push_back(q.j);
         }
         return sum_of(parts, y);
       }
-      case Op::hadamard:  // ∂(a⊙b)/∂a = diag(b)
+      case Op::hadamard:  // d(a⊙b) = da⊙b + a⊙db
         for (size_t i = 0; i < y->args.size(); ++i) {
-          Expr j = J(y->args[i]);
-          if (!j) continue;
+          auto t = J(y->args[i]);
+          if (!t) continue;
           std::vector<Expr> others;
           for (size_t m = 0; m < y->args.size(); ++m)
             if (m != i) others.push_back(y->args[m]);
-          parts.push_back(mul(func(Fn::diag, as_col(hadamard(others))), j));
+          parts.push_back(rules::hadamard_jvp(k, *t, hadamard(others)).j);
         }
         return sum_of(parts, y);
-      case Op::power: {
+      case Op::power: {  // the numeric pow's df: d x^p = p x^(p−1) dx (element-wise)
         const Expr& a = y->args[0];
-        Expr d = pow_rule{"pow", y->value}.df(ew::Ew{a}, ew::Ew{y}).e;  // the numeric pow's df
-        Expr j = J(a);
-        return a->shape.is_scalar() ? mul(d, j) : mul(func(Fn::diag, as_col(d)), j);
+        return rules::hadamard_jvp(k, *J(a), pow_rule{"pow", y->value}.df(ew::Ew{a}, ew::Ew{y}).e);
       }
-      case Op::transpose: return J(y->args[0]);
-      case Op::vcat: {
+      case Op::transpose: return rules::transpose_jvp(k, *J(y->args[0]));
+      case Op::vcat: {  // [a; b]: the parts' Jacobians stacked
         std::vector<Expr> blocks;
         for (auto& p : y->args) {
           if (!p->shape.cols.is_one()) unsupported(p);
-          Expr j = J(p);
-          blocks.push_back(j ? j : zero(Shape{p->shape.rows, n}));
+          auto t = J(p);
+          blocks.push_back(t ? t->j : zero(Shape{p->shape.rows, n}));
         }
-        return vcat(blocks);
+        return {vcat(blocks), y->shape};
       }
       case Op::func: break;
     }
+    if (y->op != Op::func) unsupported(y);
     const Expr& a = y->args[0];
     if (!a->shape.is_scalar() && !a->shape.is_vector()) unsupported(a);
-    Expr j = J(a);
+    const Tangent t = *J(a);
     switch (y->fn) {
-      case Fn::sum: return mul(transpose(ones(Shape{length(a->shape), 1})), j);  // ∂sum(a)/∂a = 1'
-      case Fn::norm2: return mul({transpose(as_col(a)), power(y, -1), j});        // a'/‖a‖
-      case Fn::softmax:                                                          // diag(s) − s s'
-        return mul(sub(func(Fn::diag, y), mul(y, transpose(y))), j);
+      case Fn::sum: return rules::sum_jvp(k, t);
+      case Fn::norm2: return rules::norm_jvp(k, t, a, y);
+      case Fn::softmax: return rules::softmax_jvp(k, t, y);
       case Fn::tr: case Fn::det: case Fn::logdet: case Fn::inv: case Fn::diag:
-        if (a->shape.is_scalar()) break;
-        unsupported(y);
-      default: break;
+        if (!a->shape.is_scalar()) unsupported(y);
+        // of a scalar, the only matrix forward mode sees
+        if (y->fn == Fn::det) return rules::det_jvp(k, t, a, y);
+        if (y->fn == Fn::logdet) return rules::logdet_jvp(k, t, a);
+        if (y->fn == Fn::inv) return rules::inv_jvp(k, t, y);
+        return t;  // tr(a) = diag(a) = a
+#define NABLA_ELEMENTWISE(NAME, ...) case Fn::NAME:
+#include "nabla/elementwise.def"
+        // d f(a) = f'(a) ⊙ da, f' the registry's df
+        return rules::hadamard_jvp(k, t, elementwise_derivative(y->fn, a));
     }
-    if (a->shape.is_scalar()) {
-      Expr inner_d;
-      switch (y->fn) {
-        case Fn::tr: case Fn::det: case Fn::diag: case Fn::sum: inner_d = constant(1); break;
-        case Fn::logdet: case Fn::inv: inner_d = y->fn == Fn::inv ? neg(power(a, -2)) : power(a, -1); break;
-        default: inner_d = elementwise_derivative(y->fn, a);
-      }
-      return mul(inner_d, j);
-    }
-    return mul(func(Fn::diag, as_col(elementwise_derivative(y->fn, a))), j);
+    unsupported(y);
   }
 };
 
@@ -324,9 +325,9 @@ Expr jacobian(const Expr& f, const Expr& x) {
   Forward fw;
   fw.x = x;
   fw.n = length(x->shape);
-  Expr j = fw.J(f);
+  auto j = fw.J(f);
   if (!j) return zero(Shape{length(f->shape), fw.n});
-  return j;
+  return j->j;
 }
 
 // ---- the driver -----------------------------------------------------------------
