@@ -19,6 +19,8 @@ PACKAGES=(
   dataset-fashion-mnist
   # side-by-side benchmarks against PyTorch, and timing
   python3-numpy python3-torch hyperfine
+  # the Python module (python/) and its tests (tests/python)
+  pybind11-dev python3-pybind11 python3-dev libdlpack-dev python3-pytest
 )
 
 die() { echo "setup: error: $*" >&2; exit 1; }
