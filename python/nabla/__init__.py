@@ -12,9 +12,9 @@ Submodules: nabla.nn, nabla.optim, nabla.data, nabla.sym; nabla.train runs
 the training loop of the `nabla train` command.
 """
 import functools as _functools
-import threading as _threading
 
 from . import _nabla
+from ._nabla import is_grad_enabled as _is_grad_enabled, set_grad_enabled as _set_grad_enabled
 from ._nabla import *  # noqa: F401,F403  (Tensor, the factories, every op, the transforms)
 from ._nabla import Error, Tensor, TrainConfig, Trainer  # noqa: F401
 
@@ -28,33 +28,34 @@ __version__ = "0.1.0"
 
 class _GradMode:
     """A context manager and decorator that sets graph recording in its scope (this thread)."""
+    __slots__ = ("_enabled", "_prev")
 
     def __init__(self, enabled):
         self._enabled = enabled
-        self._prev = _threading.local()
+        self._prev = []
 
     def __enter__(self):
-        stack = getattr(self._prev, "stack", None)
-        if stack is None:
-            stack = self._prev.stack = []
-        stack.append(_nabla.is_grad_enabled())
-        _nabla.set_grad_enabled(self._enabled)
+        self._prev.append(_is_grad_enabled())
+        _set_grad_enabled(self._enabled)
         return self
 
     def __exit__(self, *exc):
-        _nabla.set_grad_enabled(self._prev.stack.pop())
+        _set_grad_enabled(self._prev.pop())
         return False
 
     def __call__(self, fn):
+        enabled = self._enabled
+
         @_functools.wraps(fn)
         def wrapper(*args, **kwargs):
-            with _GradMode(self._enabled):
+            with _GradMode(enabled):
                 return fn(*args, **kwargs)
         return wrapper
 
 
 class no_grad(_GradMode):
     """with nabla.no_grad(): ... — ops record no graph (as torch.no_grad)."""
+    __slots__ = ()
 
     def __init__(self):
         super().__init__(False)
@@ -62,6 +63,7 @@ class no_grad(_GradMode):
 
 class enable_grad(_GradMode):
     """with nabla.enable_grad(): ... — ops record the graph again."""
+    __slots__ = ()
 
     def __init__(self):
         super().__init__(True)
@@ -69,17 +71,12 @@ class enable_grad(_GradMode):
 
 class set_grad_enabled(_GradMode):  # noqa: F811  (also callable as a function, as in PyTorch)
     """nabla.set_grad_enabled(False) turns recording off; as a context manager, only in its scope."""
+    __slots__ = ()
 
     def __init__(self, enabled):
         super().__init__(bool(enabled))
-        self._prev.stack = [_nabla.is_grad_enabled()]
-        _nabla.set_grad_enabled(bool(enabled))
+        self._prev.append(_is_grad_enabled())
+        _set_grad_enabled(self._enabled)
 
     def __enter__(self):
         return self
-
-    def __exit__(self, *exc):
-        _nabla.set_grad_enabled(self._prev.stack.pop())
-        return False
-
-

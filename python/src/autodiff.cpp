@@ -84,6 +84,28 @@ void bind_autodiff(py::module_& m) {
      py::arg("create_graph") = false, py::arg("allow_unused") = false,
      "∂(Σ grad_outputs·outputs)/∂inputs as a tuple, leaving .grad alone (an unused input gets zeros with allow_unused)");
 
+  m.def("data_parallel_backward", [](const py::function& loss_fn, const Tensor& inputs, const py::object& targets,
+                                     const py::object& params, int64_t min_shard_rows, bool mean_over_rows) {
+    PyRef fn(loss_fn);
+    Tensor y = targets.is_none() ? Tensor() : to_tensor(targets, inputs.dtype());
+    std::vector<Tensor> ps;
+    py::object it = py::hasattr(params, "parameters") ? params.attr("parameters")() : params;
+    for (py::handle h : it) ps.push_back(h.cast<Tensor>());
+    DataParallelOptions o;
+    o.min_shard_rows = min_shard_rows;
+    o.mean_over_rows = mean_over_rows;
+    py::gil_scoped_release nogil;
+    return data_parallel_backward([fn](const Tensor& x, const Tensor& t) {
+      py::gil_scoped_acquire gil;
+      py::object r = fn.get()(x, t.defined() ? py::cast(t) : py::none());
+      return result_tensor(r, x.dtype(), "data_parallel_backward");
+    }, inputs, y, ps, o);
+  }, py::arg("loss_fn"), py::arg("inputs"), py::arg("targets"), py::arg("params"), py::arg("min_shard_rows") = 64,
+     py::arg("mean_over_rows") = true,
+     R"(loss_fn(inputs, targets).backward() split by rows over the kernels' threads, as `nabla train` steps:
+each shard's backward runs on its own thread (loss_fn itself takes the GIL; its large ops release it).
+The shards' gradients of params (a list, or a Module) are summed into their .grad; returns the loss.)");
+
   // ---- function transforms --------------------------------------------------------
   m.def("jacobian", [](const py::function& f, const py::object& x, const std::string& layout, const std::string& mode,
                        bool create_graph) -> py::object {

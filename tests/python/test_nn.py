@@ -228,3 +228,29 @@ def test_train_matches_the_command_options(tmp_path):
 
     with pytest.raises(RuntimeError, match="stop here"):
         nb.train(data=str(csv), layers="2,4,2", epochs=2, on_epoch=stop)
+
+
+def test_data_parallel_backward_matches_backward(rng):
+    model = nb.nn.mlp([6, 16, 3], "tanh", dtype=nb.float64)
+    x = nb.tensor(rng.standard_normal((300, 6)))
+    y = nb.tensor(rng.integers(0, 3, 300).astype(np.float64))
+    loss = nb.cross_entropy(model(x), y)
+    loss.backward()
+    expected = [p.grad.numpy().copy() for p in model.parameters()]
+    model.zero_grad()
+    calls = []
+
+    def loss_fn(xs, ys):
+        calls.append(xs.shape[0])
+        return nb.cross_entropy(model(xs), ys)
+
+    lv = nb.data_parallel_backward(loss_fn, x, y, model)
+    assert abs(lv - loss.item()) < 1e-12 and sum(calls) == 300
+    for p, g in zip(model.parameters(), expected):
+        np.testing.assert_allclose(p.grad.numpy(), g, rtol=1e-10, atol=1e-12)
+
+    def failing(xs, ys):
+        raise KeyError("shard")
+
+    with pytest.raises(KeyError):
+        nb.data_parallel_backward(failing, x, y, model)
