@@ -174,7 +174,12 @@ std::shared_ptr<Module> make_activation(const std::string& name);
 
 // An MLP: Linear(sizes[0]→sizes[1]), activation, ..., Linear(→sizes.back()),
 // then `output` ("none", "softmax", "log_softmax", "sigmoid", ...).
+// Checks the sizes before it allocates: see mlp_parameter_count.
 std::shared_ptr<Sequential> mlp(const std::vector<int64_t>& sizes, const std::string& activation,
                                 const std::string& output, Generator& gen, Linear::Options opts = {});
+// The parameters of mlp(sizes): Σ sizes[i]·sizes[i+1] (+ sizes[i+1] with
+// bias). Throws (kind shape) on a size ≤ 0, on overflow, and when their
+// bytes exceed max_tensor_bytes() (Note [Checked sizes] in nabla/shape.hpp).
+int64_t mlp_parameter_count(const std::vector<int64_t>& sizes, bool bias = true, size_t itemsize = 4);
 
 }  // namespace nabla::nn

@@ -78,12 +78,37 @@ class Dims {
 
 using Shape = Dims;
 
-// Product of the extents (1 for a rank-0 shape).
+// Product of the extents (1 for a rank-0 shape). Unchecked: for shapes of
+// tensors that exist; a shape that comes from outside goes through
+// checked_numel or checked_nbytes first.
 inline int64_t numel(const Dims& s) noexcept {
   int64_t n = 1;
   for (int64_t e : s) n *= e;
   return n;
 }
+
+// Note [Checked sizes]: every size that comes from outside (a factory's
+// shape, a file's header, a checkpoint's metadata, --layers) is multiplied
+// out here, with overflow checked, and compared with max_tensor_bytes()
+// before anything is allocated. Each throws nabla::Error (kind shape) whose
+// message starts with `what`.
+
+// The product of the extents; throws on a negative extent or when the
+// product does not fit in int64.
+int64_t checked_numel(const Dims& s, const char* what);
+// numel × itemsize, in bytes; throws as checked_numel does, and when the
+// bytes exceed max_tensor_bytes().
+size_t checked_nbytes(const Dims& s, size_t itemsize, const char* what);
+// a × b and a + b for non-negative sizes; throw naming `what` on overflow.
+int64_t checked_mul(int64_t a, int64_t b, const char* what);
+int64_t checked_add(int64_t a, int64_t b, const char* what);
+// The largest single allocation nabla attempts: the machine's physical
+// memory, or the process's address-space or data limit (setrlimit) when
+// lower. Bigger requests fail before allocating, naming both sizes.
+uint64_t max_tensor_bytes();
+// Throws (kind shape) when `bytes` exceed max_tensor_bytes(): "<what>: needs
+// 6.0 GB, more than the 4.0 GB this machine allows".
+void check_allocation(uint64_t bytes, const char* what);
 
 // Row-major (C-order) strides, in elements.
 inline Dims contiguous_strides(const Dims& shape) {

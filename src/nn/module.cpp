@@ -208,10 +208,23 @@ std::shared_ptr<Module> make_activation(const std::string& name) {
               "' (choose relu, leaky_relu, tanh, sigmoid, gelu, softmax, log_softmax or none)");
 }
 
+int64_t mlp_parameter_count(const std::vector<int64_t>& sizes, bool bias, size_t item) {
+  int64_t n = 0;
+  for (size_t i = 0; i + 1 < sizes.size(); ++i) {
+    NABLA_CHECK_KIND(sizes[i] > 0 && sizes[i + 1] > 0, ErrorKind::shape, "mlp: sizes must be positive, got ",
+                     sizes[i], " and ", sizes[i + 1]);
+    n = checked_add(n, checked_mul(sizes[i], sizes[i + 1], "mlp"), "mlp");
+    if (bias) n = checked_add(n, sizes[i + 1], "mlp");
+  }
+  check_allocation(static_cast<uint64_t>(checked_mul(n, static_cast<int64_t>(item), "mlp")), "mlp");
+  return n;
+}
+
 std::shared_ptr<Sequential> mlp(const std::vector<int64_t>& sizes, const std::string& activation,
                                 const std::string& output, Generator& gen, Linear::Options opts) {
   NABLA_CHECK_KIND(sizes.size() >= 2, ErrorKind::shape, "mlp: need at least an input and an output size, got ",
                    sizes.size(), " sizes");
+  mlp_parameter_count(sizes, opts.bias, itemsize(opts.dtype));  // Note [Checked sizes]
   auto net = std::make_shared<Sequential>();
   make_activation(activation);  // validate the name even for a single layer
   for (size_t i = 0; i + 1 < sizes.size(); ++i) {

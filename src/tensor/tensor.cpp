@@ -183,9 +183,9 @@ StorageRef allocate_storage(size_t nbytes) {
 bool TensorImpl::contiguous() const { return is_contiguous(shape, strides); }
 
 Tensor make_tensor(const Shape& shape, DType dtype) {
-  for (int64_t e : shape) NABLA_CHECK_KIND(e >= 0, ErrorKind::shape, "tensor: negative extent in shape ", shape);
+  const size_t nbytes = checked_nbytes(shape, itemsize(dtype), "tensor");  // Note [Checked sizes]
   auto impl = new_tensor_impl();
-  impl->storage = allocate_storage(static_cast<size_t>(numel(shape)) * itemsize(dtype));
+  impl->storage = allocate_storage(nbytes);
   impl->shape = shape;
   impl->strides = contiguous_strides(shape);
   impl->dtype = dtype;
@@ -352,6 +352,9 @@ Tensor arange(double start, double end, double step, TensorOptions o) {
   NABLA_CHECK(step != 0 && std::isfinite(start) && std::isfinite(end) && std::isfinite(step),
               "arange: invalid range (", start, ", ", end, ", step ", step, ")");
   double span = (end - start) / step;
+  // 2^62: beyond any allocation, and well inside int64 for the cast
+  NABLA_CHECK_KIND(span < 0x1p62, ErrorKind::shape, "arange: (", start, ", ", end, ", step ", step, ") has ", span,
+                   " elements, too many for a tensor");
   int64_t n = span > 0 ? static_cast<int64_t>(std::ceil(span)) : 0;
   return generate({n}, o, [&](int64_t i) { return start + static_cast<double>(i) * step; });
 }

@@ -72,6 +72,43 @@ TEST(TensorFactories, ArangeLinspaceEye) {
   EXPECT_EQ(vals(e), (std::vector<double>{1, 0, 0, 0, 1, 0}));
 }
 
+// Note [Checked sizes]: sizes that overflow or exceed the machine are errors
+// before anything is allocated (1 << 62 elements wrapped to a 0-byte buffer).
+TEST(TensorFactories, SizesBeyondTheMachineAreErrors) {
+  auto kind_and_message = [](auto&& fn) {
+    try {
+      fn();
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::shape) << e.what();
+      return std::string(e.what());
+    }
+    ADD_FAILURE() << "expected a nabla::Error";
+    return std::string();
+  };
+  std::string m = kind_and_message([] { zeros({int64_t{1} << 62}); });
+  EXPECT_EQ(m.rfind("tensor: shape [4611686018427387904] has more bytes than 64 bits can count", 0), 0u) << m;
+  m = kind_and_message([] { zeros({int64_t{1} << 40}); });
+  EXPECT_EQ(m.rfind("tensor: needs 4096.0 GB, more than the ", 0), 0u) << m;
+  EXPECT_NE(m.find(" GB this machine allows"), std::string::npos) << m;
+  m = kind_and_message([] { zeros({int64_t{1} << 32, int64_t{1} << 32}); });
+  EXPECT_EQ(m, "tensor: shape [4294967296,4294967296] has more elements than 64 bits can count");
+  m = kind_and_message([] { arange(0, double(int64_t{1} << 62)); });
+  EXPECT_EQ(m, "arange: (0, 4.61169e+18, step 1) has 4.61169e+18 elements, too many for a tensor");
+  m = kind_and_message([] { arange(0, double(int64_t{1} << 61)); });
+  EXPECT_EQ(m.rfind("tensor: needs 8589934592.0 GB, more than the ", 0), 0u) << m;
+  m = kind_and_message([] { arange(0, 1e300); });
+  EXPECT_EQ(m.rfind("arange: (0, 1e+300, step 1) has 1e+300 elements, too many for a tensor", 0), 0u) << m;
+  m = kind_and_message([] { eye(int64_t{1} << 20); });
+  EXPECT_EQ(m.rfind("tensor: needs 4096.0 GB, more than the ", 0), 0u) << m;
+  m = kind_and_message([] { empty({2, -3}); });
+  EXPECT_EQ(m, "tensor: negative extent in shape [2,-3]");
+  EXPECT_EQ(checked_numel({3, 0, int64_t{1} << 62}, "x"), 0);
+  EXPECT_EQ(checked_mul(int64_t{1} << 31, int64_t{1} << 31, "x"), int64_t{1} << 62);
+  m = kind_and_message([] { checked_add(INT64_MAX, 1, "layers"); });
+  EXPECT_EQ(m, "layers: size 9223372036854775807 + 1 overflows 64 bits");
+  EXPECT_GT(max_tensor_bytes(), uint64_t{1} << 20);
+}
+
 TEST(TensorFactories, FromValues) {
   Tensor a = tensor({1.0, 2.0, 3.0});
   EXPECT_EQ(a.shape(), (Shape{3}));
