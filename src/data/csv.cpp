@@ -2,13 +2,17 @@
 // std::from_chars; every error carries file:line:column (1-based, column in
 // bytes from the start of the line, as compilers count).
 #include <algorithm>
+#include <cfloat>
 #include <charconv>
 #include <cmath>
+#include <cstring>
 #include <string_view>
+#include <unordered_set>
 
 #include "file_bytes.hpp"
 #include "nabla/data.hpp"
 #include "nabla/error.hpp"
+#include "nabla/shape.hpp"
 
 namespace nabla::data {
 namespace {
@@ -85,7 +89,16 @@ std::string quoted(std::string_view s) {
 Dataset read_csv(const std::string& path, const CsvOptions& options) {
   NABLA_CHECK(options.delimiter != '"' && options.delimiter != '\n' && options.delimiter != '\r',
               "read_csv: invalid delimiter");
-  const detail::FileBytes fb = detail::read_file_bytes(path);
+  // Note [Inflate limit]: a CSV file declares no size, but it is text: a
+  // NUL byte in its first kilobyte ends the inflation (a gzip bomb is
+  // usually zeros); beyond that it may inflate to what this machine allows.
+  auto limit = [&](std::span<const uint8_t> prefix) {
+    const void* nul = std::memchr(prefix.data(), 0, prefix.size());
+    NABLA_CHECK_KIND(nul == nullptr, ErrorKind::io, path, " (gzip): NUL byte at decompressed byte ",
+                     static_cast<const uint8_t*>(nul) - prefix.data(), ": binary data, not a CSV file");
+    return detail::InflateLimit{max_tensor_bytes(), "this machine allows"};
+  };
+  const detail::FileBytes fb = detail::read_file_bytes(path, limit);
   std::string_view text(reinterpret_cast<const char*>(fb.bytes.data()), fb.bytes.size());
   if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);  // UTF-8 byte-order mark
 
@@ -111,12 +124,13 @@ Dataset read_csv(const std::string& path, const CsvOptions& options) {
   NABLA_CHECK_KIND(next_line(line), ErrorKind::io, path, ": empty file, expected a header row");
   const size_t header_line = line_no;
   std::vector<std::string> names;
-  for (const Cell& c : split(path, line_no, line, options.delimiter, scratch)) {
+  std::unordered_set<std::string_view> seen;  // views into the file's text or `header_scratch`
+  std::string header_scratch;
+  for (const Cell& c : split(path, line_no, line, options.delimiter, header_scratch)) {
     NABLA_CHECK_KIND(!c.text.empty(), ErrorKind::io, path, ":", line_no, ":", c.column,
                      ": empty column name in the header");
-    for (const std::string& prev : names)
-      NABLA_CHECK_KIND(prev != c.text, ErrorKind::io, path, ":", line_no, ":", c.column, ": duplicate column ",
-                       quoted(c.text), " in the header");
+    NABLA_CHECK_KIND(seen.insert(c.text).second, ErrorKind::io, path, ":", line_no, ":", c.column,
+                     ": duplicate column ", quoted(c.text), " in the header");
     names.emplace_back(c.text);
   }
   const size_t ncol = names.size();
@@ -154,6 +168,10 @@ Dataset read_csv(const std::string& path, const CsvOptions& options) {
                        c.column, ": non-numeric cell ", quoted(c.text), " in column ", quoted(names[j]));
       NABLA_CHECK_KIND(std::isfinite(v), ErrorKind::io, path, ":", line_no, ":", c.column, ": non-finite value ",
                        quoted(c.text), " in column ", quoted(names[j]));
+      // The values are stored as float32: 1e39 would become infinity.
+      NABLA_CHECK_KIND(std::fabs(v) <= FLT_MAX, ErrorKind::io, path, ":", line_no, ":", c.column, ": value ",
+                       quoted(c.text), " in column ", quoted(names[j]),
+                       " is out of float32 range (magnitude at most 3.4e38)");
       if (j != label_col) {
         feats.push_back(static_cast<float>(v));
         continue;

@@ -14,6 +14,7 @@
 
 #include "../tensor/small_alloc.hpp"
 #include "nabla/error.hpp"
+#include "nabla/shape.hpp"
 
 namespace nabla::data::detail {
 namespace {
@@ -60,23 +61,40 @@ std::vector<uint8_t> read_raw(const std::string& path) {
   return out;
 }
 
-// Inflates one or more concatenated gzip members.
-std::vector<uint8_t> gunzip(const std::string& path, const std::vector<uint8_t>& in) {
+// Note [Inflate limit]: a gzip file says nothing trustworthy about its
+// decompressed size (the trailer holds it mod 2^32, and a crafted or corrupt
+// one says anything), and 3 MB of gzip can inflate to gigabytes. So the
+// first kLimitPrefix bytes are inflated on their own and handed to the
+// reader's limit function: an IDX header declares exactly how many bytes
+// follow it, and a CSV file must at least be text. Nothing beyond the limit
+// is ever inflated, and the buffer never grows past it.
+std::vector<uint8_t> gunzip(const std::string& path, const std::vector<uint8_t>& in, const LimitFn& limit) {
   std::vector<uint8_t> out;
-  // The last four bytes of a gzip file hold the uncompressed size mod 2^32: a
-  // good first guess for the output buffer (bounded by deflate's maximum
-  // ratio, about 1032:1, so that a corrupt trailer cannot demand gigabytes).
-  if (in.size() >= 18) {
-    const uint8_t* t = in.data() + in.size() - 4;
-    uint32_t isize = uint32_t(t[0]) | uint32_t(t[1]) << 8 | uint32_t(t[2]) << 16 | uint32_t(t[3]) << 24;
-    resize_huge(out, std::min<size_t>(isize, in.size() * 1032) + (size_t{1} << 17));
-  }
   z_stream zs{};
   NABLA_CHECK_KIND(inflateInit2(&zs, 16 + MAX_WBITS) == Z_OK, ErrorKind::io, path, ": cannot initialize zlib");
   struct Ender {
     z_stream* zs;
     ~Ender() { inflateEnd(zs); }
   } ender{&zs};
+
+  InflateLimit cap{kLimitPrefix, ""};
+  bool capped = false;  // `cap` is the limit function's, not the prefix size
+  auto apply_limit = [&](size_t used) {
+    const std::span<const uint8_t> prefix(out.data(), used);
+    cap = limit ? limit(prefix) : InflateLimit{max_tensor_bytes(), "this machine allows"};
+    capped = true;
+    // The last four bytes of a gzip file hold the uncompressed size mod 2^32:
+    // a good first guess for the buffer, within the limit and deflate's
+    // maximum ratio (about 1032:1).
+    size_t guess = size_t{1} << 20;
+    if (in.size() >= 18) {
+      const uint8_t* t = in.data() + in.size() - 4;
+      guess = uint32_t(t[0]) | uint32_t(t[1]) << 8 | uint32_t(t[2]) << 16 | uint32_t(t[3]) << 24;
+    }
+    guess = std::min<uint64_t>({guess, in.size() * uint64_t{1032}, cap.bytes + 1});
+    if (guess > out.size()) resize_huge(out, guess);
+  };
+  out.resize(kLimitPrefix);
 
   size_t in_pos = 0, used = 0;
   constexpr size_t kMaxIn = size_t{1} << 30;  // avail_in is 32-bit
@@ -87,8 +105,16 @@ std::vector<uint8_t> gunzip(const std::string& path, const std::vector<uint8_t>&
       zs.avail_in = static_cast<uInt>(n);
       in_pos += n;
     }
-    if (out.size() - used < (size_t{1} << 16)) resize_huge(out, std::max(2 * out.size(), used + (size_t{1} << 20)));
-    size_t room = std::min<size_t>(out.size() - used, kMaxIn);
+    if (!capped && used == kLimitPrefix) apply_limit(used);
+    // One byte past the limit is room enough to see that the data goes on.
+    const uint64_t end = capped ? cap.bytes + 1 : kLimitPrefix;
+    if (used >= end) {
+      NABLA_CHECK_KIND(false, ErrorKind::io, path, ": the gzip data inflates to more than the ", cap.bytes,
+                       " bytes ", cap.why, " (stopped at compressed byte ", in_pos - zs.avail_in, ")");
+    }
+    if (out.size() - used < (size_t{1} << 16) && out.size() < end)
+      resize_huge(out, std::min<uint64_t>(std::max(2 * out.size(), used + (size_t{1} << 20)), end));
+    size_t room = std::min<uint64_t>({out.size() - used, kMaxIn, end - used});
     zs.next_out = out.data() + used;
     zs.avail_out = static_cast<uInt>(room);
     int rc = inflate(&zs, Z_NO_FLUSH);
@@ -112,18 +138,22 @@ std::vector<uint8_t> gunzip(const std::string& path, const std::vector<uint8_t>&
                        " before the end of the compressed data");
     }
   }
+  // Shorter than the prefix: the limit function still sees (and checks) it.
+  // Data that ended within a byte of the limit, or within the prefix, is
+  // all there: the reader names what lies beyond what it expects.
+  if (!capped) apply_limit(used);
   out.resize(used);
   return out;
 }
 
 }  // namespace
 
-FileBytes read_file_bytes(const std::string& path) {
+FileBytes read_file_bytes(const std::string& path, const LimitFn& limit) {
   FileBytes fb;
   fb.bytes = read_raw(path);
   if (fb.bytes.size() >= 2 && fb.bytes[0] == 0x1f && fb.bytes[1] == 0x8b) {
     fb.gzip = true;
-    fb.bytes = gunzip(path, fb.bytes);
+    fb.bytes = gunzip(path, fb.bytes, limit);
   }
   return fb;
 }

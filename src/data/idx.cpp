@@ -4,11 +4,13 @@
 
 #include <algorithm>
 #include <cstring>
+#include <span>
 #include <utility>
 
 #include "file_bytes.hpp"
 #include "nabla/data.hpp"
 #include "nabla/error.hpp"
+#include "nabla/shape.hpp"
 
 namespace nabla::data {
 namespace {
@@ -43,9 +45,15 @@ std::string where(const std::string& path, bool gzip) {
   return gzip ? path + " (gzip, decompressed offsets)" : path;
 }
 
-IdxArray parse_idx(const std::string& path, detail::FileBytes fb, int expected_rank, const char* what) {
-  std::vector<uint8_t>& b = fb.bytes;
-  const std::string w = where(path, fb.gzip);
+struct IdxHeader {
+  std::vector<int64_t> dims;
+  size_t header = 0;   // bytes before the data: 4 + 4 · rank
+  uint64_t count = 0;  // data bytes the dimensions call for
+};
+
+// The header of an IDX file whose first bytes are `b` (at least the whole
+// header when the file has one), checked; `w` names the file in messages.
+IdxHeader parse_header(const std::string& w, std::span<const uint8_t> b, int expected_rank, const char* what) {
   NABLA_CHECK_KIND(!b.empty(), ErrorKind::io, w, ": empty file, expected an IDX header");
   NABLA_CHECK_KIND(b.size() >= 4, ErrorKind::io, w, ": truncated header: the 4-byte magic at byte 0 has only ",
                    b.size(), " bytes");
@@ -61,32 +69,55 @@ IdxArray parse_idx(const std::string& path, detail::FileBytes fb, int expected_r
                      hex32(0x800u | unsigned(expected_rank)), ")");
   }
   NABLA_CHECK_KIND(rank >= 1, ErrorKind::io, w, ": dimension count 0 at byte 3; an IDX array needs at least one");
-  const size_t header = 4 + 4 * size_t(rank);
-  IdxArray out;
-  uint64_t count = 1;
+  IdxHeader h;
+  h.header = 4 + 4 * size_t(rank);
+  h.count = 1;
+  uint64_t row = 1;  // the product of all dimensions but the first: bounded too, even when the first is 0
   for (int i = 0; i < rank; ++i) {
     const size_t at = 4 + 4 * size_t(i);
     NABLA_CHECK_KIND(b.size() >= at + 4, ErrorKind::io, w, ": truncated header: dimension ", i, " at byte ", at,
-                     " is missing (file has ", b.size(), " bytes, the header needs ", header, ")");
+                     " is missing (file has ", b.size(), " bytes, the header needs ", h.header, ")");
     const uint32_t e = be32(b.data() + at);
-    out.dims.push_back(e);
-    count *= e;  // ≤ 2^32 per factor; checked below before it can overflow
-    NABLA_CHECK_KIND(count <= (uint64_t{1} << 40), ErrorKind::io, w, ": dimensions at bytes 4..", header,
+    h.dims.push_back(e);
+    h.count *= e;  // ≤ 2^32 per factor; checked below before it can overflow
+    if (i > 0) row *= e;
+    NABLA_CHECK_KIND(h.count <= (uint64_t{1} << 40) && row <= (uint64_t{1} << 40), ErrorKind::io, w,
+                     ": dimensions at bytes 4..", h.header,
                      " describe more than 2^40 elements; not a plausible IDX file");
   }
-  const uint64_t have = b.size() - header;
+  // Note [Checked sizes]: the float tensor the bytes become must fit too.
+  try {
+    check_allocation(h.count * sizeof(float), "the data");
+  } catch (const Error& e) {
+    throw Error(w + ": dimensions at bytes 4.." + std::to_string(h.header) + ": " + e.what(), ErrorKind::io);
+  }
+  return h;
+}
+
+IdxArray parse_idx(const std::string& path, detail::FileBytes fb, int expected_rank, const char* what) {
+  std::vector<uint8_t>& b = fb.bytes;
+  const std::string w = where(path, fb.gzip);
+  const IdxHeader h = parse_header(w, b, expected_rank, what);
+  const uint64_t have = b.size() - h.header, count = h.count;
   NABLA_CHECK_KIND(have >= count, ErrorKind::io, w, ": truncated data: the dimensions call for ", count,
-                   " bytes from byte ", header, " but only ", have, " are present (file ends at byte ", b.size(),
+                   " bytes from byte ", h.header, " but only ", have, " are present (file ends at byte ", b.size(),
                    ")");
   NABLA_CHECK_KIND(have == count, ErrorKind::io, w, ": trailing garbage: ", have - count,
-                   " unexpected bytes after the data, from byte ", header + count);
-  b.erase(b.begin(), b.begin() + static_cast<std::ptrdiff_t>(header));  // a memmove, not a second buffer
+                   " unexpected bytes after the data, from byte ", h.header + count);
+  b.erase(b.begin(), b.begin() + static_cast<std::ptrdiff_t>(h.header));  // a memmove, not a second buffer
+  IdxArray out;
+  out.dims = h.dims;
   out.data = std::move(b);
   return out;
 }
 
 IdxArray read_checked(const std::string& path, int rank, const char* what) {
-  return parse_idx(path, detail::read_file_bytes(path), rank, what);
+  // Note [Inflate limit]: a gzip file inflates to what its header declares, and no further.
+  auto limit = [&](std::span<const uint8_t> prefix) {
+    const IdxHeader h = parse_header(where(path, true), prefix, rank, what);
+    return detail::InflateLimit{h.header + h.count, "its IDX header declares"};
+  };
+  return parse_idx(path, detail::read_file_bytes(path, limit), rank, what);
 }
 
 Tensor labels_tensor(const std::vector<uint8_t>& raw) {

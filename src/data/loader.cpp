@@ -40,7 +40,7 @@ int64_t DataLoader::num_samples() const noexcept { return n_; }
 
 int64_t DataLoader::num_batches() const noexcept {
   const int64_t b = options_.batch_size;
-  return options_.drop_last ? n_ / b : (n_ + b - 1) / b;
+  return options_.drop_last || n_ % b == 0 ? n_ / b : n_ / b + 1;  // not (n + b - 1) / b: b may be near 2^63
 }
 
 void DataLoader::make_order() {

@@ -10,6 +10,7 @@ namespace {
 
 using nabla::testing::error_of;
 using nabla::testing::gzip_stored;
+using nabla::testing::gzip_zeros;
 using nabla::testing::TempDir;
 using nabla::testing::write_file;
 
@@ -150,6 +151,36 @@ TEST(CsvReader, MissingFile) {
   TempDir dir;
   std::string msg = error_of([&] { read_csv(dir.file("none.csv")); });
   EXPECT_EQ(msg, dir.file("none.csv") + ": cannot open: No such file or directory");
+}
+
+// A float32 feature cannot hold 1e39: it would become infinity, then NaN.
+TEST(CsvReader, ValuesBeyondFloat32) {
+  CsvFile f("a,label\n1,0\n1e39,1\n");
+  EXPECT_EQ(error_of([&] { read_csv(f.path); }),
+            f.path + ":3:1: value \"1e39\" in column \"a\" is out of float32 range (magnitude at most 3.4e38)");
+  CsvFile g("a,label\n-3.4e38,0\n");
+  EXPECT_FLOAT_EQ(read_csv(g.path).features.at({0, 0}), -3.4e38f);
+}
+
+// Note [Inflate limit]: a CSV file is text; zeros are no CSV and stop the inflation.
+TEST(CsvReader, GzipOfBinaryDataStopsEarly) {
+  TempDir dir;
+  write_file(dir.file("b.csv.gz"), gzip_zeros("a,label\n", uint64_t{64} << 20));
+  EXPECT_EQ(error_of([&] { read_csv(dir.file("b.csv.gz")); }),
+            dir.file("b.csv.gz") + " (gzip): NUL byte at decompressed byte 8: binary data, not a CSV file");
+}
+
+TEST(CsvReader, WideHeaderWithADuplicateAtTheEnd) {
+  // 200 000 columns: the duplicate check is a hash set, not a scan per column
+  std::string header, row;
+  for (int j = 0; j < 200000; ++j) header += "c" + std::to_string(j) + ",", row += "1,";
+  CsvFile ok(header + "label\n" + row + "0\n");
+  EXPECT_EQ(read_csv(ok.path).num_features(), 200000);
+  CsvFile dup(header + "c7\n" + row + "0\n");
+  const std::string msg = error_of([&] { read_csv(dup.path, {.label_column = "c0"}); });
+  EXPECT_NE(msg.find(":1:" + std::to_string(header.size() + 1) + ": duplicate column \"c7\" in the header"),
+            std::string::npos)
+      << msg;
 }
 
 }  // namespace

@@ -10,6 +10,7 @@ namespace {
 using nabla::testing::bytes;
 using nabla::testing::error_of;
 using nabla::testing::gzip_stored;
+using nabla::testing::gzip_zeros;
 using nabla::testing::TempDir;
 using nabla::testing::write_file;
 
@@ -201,6 +202,52 @@ TEST(IdxReader, OffsetsInGzipFilesCountDecompressedBytes) {
   std::string msg = error_of([&] { read_idx_labels(dir.file("t.gz")); });
   EXPECT_EQ(msg, dir.file("t.gz") +
                      " (gzip, decompressed offsets): trailing garbage: 1 unexpected bytes after the data, from byte 11");
+}
+
+// Note [Inflate limit]: nothing beyond what the header declares is inflated.
+TEST(IdxReader, GzipBombStopsAtTheDeclaredSize) {
+  TempDir dir;
+  // 100 images of 2x2 declared (416 bytes with the header), 64 MB of zeros after them.
+  const std::string gz = gzip_zeros(idx_header({100, 2, 2}), uint64_t{64} << 20);
+  ASSERT_LT(gz.size(), size_t{512} << 10);
+  write_file(dir.file("b.gz"), gz);
+  const std::string msg = error_of([&] { read_idx_images(dir.file("b.gz")); });
+  const std::string head = dir.file("b.gz") + ": the gzip data inflates to more than the 416 bytes its IDX header "
+                                              "declares (stopped at compressed byte ";
+  ASSERT_EQ(msg.rfind(head, 0), 0u) << msg;
+  // It stopped within the first kilobyte of the 420 KB of compressed data.
+  EXPECT_LT(std::stoull(msg.substr(head.size())), 1024u) << msg;
+}
+
+TEST(IdxReader, GzipOfExactlyTheDeclaredSizeIsRead) {
+  TempDir dir;
+  write_file(dir.file("z.gz"), gzip_zeros(idx_header({1000, 10, 10}), 100000));
+  Tensor x = read_idx_images(dir.file("z.gz"));
+  EXPECT_EQ(x.shape(), (Shape{1000, 100}));
+  EXPECT_EQ(x.at({999, 99}), 0.0);
+}
+
+TEST(IdxReader, CorruptSizeTrailerCostsNothing) {
+  TempDir dir;
+  std::string gz = gzip_stored(three_images());
+  for (size_t i = gz.size() - 4; i < gz.size(); ++i) gz[i] = '\xff';  // "4 GB"
+  write_file(dir.file("t.gz"), gz);
+  std::string msg = error_of([&] { read_idx_images(dir.file("t.gz")); });
+  EXPECT_NE(msg.find("incorrect length check"), std::string::npos) << msg;
+}
+
+TEST(IdxReader, DimensionsBeyondAnyAllocation) {
+  TempDir dir;
+  // No images, but images of 2^32-1 x 2^32-1 pixels: the row length alone overflows.
+  write_file(dir.file("t"), idx_header({0, 0xFFFFFFFFu, 0xFFFFFFFFu}));
+  EXPECT_EQ(error_of([&] { read_idx_images(dir.file("t")); }),
+            dir.file("t") + ": dimensions at bytes 4..16 describe more than 2^40 elements; not a plausible IDX file");
+  // 2^39 bytes would be 2 TB of floats: refused from the header, before reading on.
+  write_file(dir.file("u"), idx_header({1u << 19, 1u << 10, 1u << 10}));
+  const std::string msg = error_of([&] { read_idx_images(dir.file("u")); });
+  EXPECT_EQ(msg.rfind(dir.file("u") + ": dimensions at bytes 4..16: the data: needs 2048.0 GB, more than the ", 0),
+            0u)
+      << msg;
 }
 
 TEST(IdxReader, TruncatedGzip) {

@@ -215,5 +215,19 @@ TEST(DataLoaderTest, FashionMnistSizedEpochIsFast) {
   EXPECT_LT(ms, limit_ms);
 }
 
+// (n + b - 1) / b overflowed for a batch size near 2^63: zero batches, a
+// training run of no steps.
+TEST(DataLoaderTest, HugeBatchSizeIsOneBatchOfEverything) {
+  for (bool drop_last : {false, true}) {
+    DataLoader loader(numbered(10), {.batch_size = INT64_MAX, .shuffle = false, .drop_last = drop_last});
+    EXPECT_EQ(loader.num_batches(), drop_last ? 0 : 1);
+    if (!drop_last) EXPECT_EQ(ids(loader.batch(0)).size(), 10u);
+  }
+  DataLoader even(numbered(12), {.batch_size = 4, .shuffle = false});
+  EXPECT_EQ(even.num_batches(), 3);
+  DataLoader odd(numbered(13), {.batch_size = 4, .shuffle = false});
+  EXPECT_EQ(odd.num_batches(), 4);
+}
+
 }  // namespace
 }  // namespace nabla::data

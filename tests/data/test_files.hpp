@@ -99,6 +99,44 @@ inline std::string gzip_stored(std::string_view data) {
   return out;
 }
 
+// A gzip member of `prefix` followed by `zeros` zero bytes, compressed for
+// real (one fixed-Huffman block of length-258 matches, about 160:1): the
+// "gzip bomb" of the readers' decompression tests, written without zlib.
+inline std::string gzip_zeros(std::string_view prefix, uint64_t zeros) {
+  std::string out = bytes({0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3});
+  uint32_t acc = 0;
+  int used = 0;
+  auto bit = [&](uint32_t b) {
+    acc |= (b & 1) << used;
+    if (++used == 8) out += static_cast<char>(acc), acc = 0, used = 0;
+  };
+  auto code = [&](uint32_t c, int len) {  // Huffman codes go most significant bit first
+    for (int i = len - 1; i >= 0; --i) bit(c >> i);
+  };
+  auto literal = [&](unsigned char v) { v < 144 ? code(0x30 + v, 8) : code(0x190 + (v - 144), 9); };
+  bit(1), bit(1), bit(0);  // BFINAL, BTYPE = 01 (fixed codes), least significant bit first
+  for (unsigned char c : prefix) literal(c);
+  uint64_t left = zeros;
+  if (left > 0) literal(0), --left;
+  for (; left >= 258; left -= 258) code(0xC5, 8), code(0, 5);  // length 258 (code 285), distance 1
+  for (; left > 0; --left) literal(0);
+  code(0, 7);  // end of block
+  if (used) out += static_cast<char>(acc);
+  uint32_t crc = 0xFFFFFFFFu, table[256];
+  for (uint32_t i = 0; i < 256; ++i) {
+    uint32_t c = i;
+    for (int k = 0; k < 8; ++k) c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+    table[i] = c;
+  }
+  for (unsigned char ch : prefix) crc = table[(crc ^ ch) & 0xFF] ^ (crc >> 8);
+  for (uint64_t i = 0; i < zeros; ++i) crc = table[crc & 0xFF] ^ (crc >> 8);
+  crc ^= 0xFFFFFFFFu;
+  for (int i = 0; i < 4; ++i) out += static_cast<char>((crc >> (8 * i)) & 0xFF);
+  const uint64_t total = prefix.size() + zeros;
+  for (int i = 0; i < 4; ++i) out += static_cast<char>((total >> (8 * i)) & 0xFF);
+  return out;
+}
+
 // Runs `fn`, expects a nabla::Error of `kind`, and returns its message.
 template <class F>
 std::string error_of(F&& fn, ErrorKind kind = ErrorKind::io) {
