@@ -65,7 +65,22 @@ TensorFile from_safetensors(std::string_view bytes, const std::string& source = 
 void save_safetensors(const std::string& path, const NamedTensors& tensors,
                       const Metadata& metadata = {});
 // Reads and validates a safetensors file; tensors are fresh contiguous copies.
+// The header is checked in time linear in its size: nested deeper than 16
+// levels is an error, and messages quote a long value by its size only.
 TensorFile load_safetensors(const std::string& path);
+
+// The header of a safetensors file alone, validated as load_safetensors
+// validates it (against the file's size), without reading any tensor.
+struct TensorInfo {
+  std::string name;
+  DType dtype = DType::f32;
+  Shape shape;
+};
+struct SafetensorsHeader {
+  std::vector<TensorInfo> tensors;  // in data-section order
+  Metadata metadata;
+};
+SafetensorsHeader read_safetensors_header(const std::string& path);
 
 // ---- atomic files -------------------------------------------------------------------
 
@@ -93,7 +108,21 @@ class AtomicWriter {
 // `path` → fsync of the directory. If fill throws, or any step fails, the
 // temporary file is removed, `path` keeps its previous contents, and the
 // exception propagates (system failures as nabla::Error of kind io).
+//
+// Before it writes, it removes the temporary files "<path>.tmp.<pid>.*" of
+// processes that no longer exist (left by a kill during a save); those of
+// live processes, and of processes it cannot see, stay.
 void write_atomic(const std::string& path, const std::function<void(AtomicWriter&)>& fill);
 void write_atomic(const std::string& path, std::string_view bytes);
+
+// Throws (kind io) unless write_atomic(path, ...) could create `path` now:
+// the folder exists and a file can be created in it, and `path` is not a
+// folder. `what` names the path in the message ("--out"). Nothing is left
+// behind.
+void check_writable(const std::string& path, const std::string& what);
+
+// True when a and b name the same file: the same inode when both exist, the
+// same resolved path (symbolic links and "..") when neither does.
+bool same_file(const std::string& a, const std::string& b);
 
 }  // namespace nabla::io

@@ -23,7 +23,7 @@ static_assert(std::endian::native == std::endian::little,
 
 namespace {
 
-using ojson = nlohmann::ordered_json;
+using ojson = nlohmann::json;  // for reading: Note [Header parsing]
 
 constexpr uint64_t kMaxHeader = uint64_t{100} << 20;  // the format's limit: 100 MB
 
@@ -76,9 +76,7 @@ uint64_t check_lengths(uint64_t n, uint64_t total, const std::string& src) {
   return total - 8 - n;
 }
 
-DType parse_dtype(const ojson& v, const std::string& name, const std::string& src) {
-  if (!v.is_string()) fail(src, "tensor " + q(name) + ": \"dtype\" is not a string");
-  const std::string s = v.get<std::string>();
+DType dtype_of(const std::string& s, const std::string& name, const std::string& src) {
   if (s == "F32") return DType::f32;
   if (s == "F64") return DType::f64;
   static const std::set<std::string> known = {"BOOL", "U8",  "I8",  "I16",     "U16",     "F16",    "BF16",
@@ -88,86 +86,191 @@ DType parse_dtype(const ojson& v, const std::string& name, const std::string& sr
   fail(src, "tensor " + q(name) + ": unknown dtype " + q(s));
 }
 
-uint64_t parse_uint(const ojson& v, const std::string& what, const std::string& src) {
-  if (!v.is_number_unsigned()) fail(src, what + " is not a non-negative integer: " + one_line(v.dump()));
-  return v.get<uint64_t>();
-}
+// Note [Header parsing]: the header is read through nlohmann's SAX interface
+// straight into entries, in one pass and without a document tree. A tree
+// costs too much on crafted input: the callback parser rescans the parent
+// object at the end of every entry (quadratic: 100 000 entries took half a
+// minute), ordered_json looks keys up linearly, and 20 M offsets took
+// gigabytes. Here each value is checked as it arrives, so nesting never goes
+// beyond the three levels of the format (object, entry, shape), an array is
+// counted rather than stored past what its field can hold, and a message
+// quotes a long value by its size only.
+class HeaderReader {
+ public:
+  HeaderReader(const std::string& src, Header& out) : src_(src), out_(out) {}
+
+  bool null() { return scalar("null", nullptr, nullptr); }
+  bool boolean(bool v) { return scalar(v ? "true" : "false", nullptr, nullptr); }
+  bool number_integer(int64_t v) { return scalar(std::to_string(v), nullptr, nullptr); }
+  bool number_unsigned(uint64_t v) { return scalar(std::to_string(v), nullptr, &v); }
+  bool number_float(double, const std::string& text) { return scalar(text.substr(0, 40), nullptr, nullptr); }
+  bool string(std::string& v) { return scalar("the string " + q(v), &v, nullptr); }
+  bool binary(ojson::binary_t&) { return scalar("binary data", nullptr, nullptr); }
+
+  bool start_object(size_t) { return open("an object"); }
+  bool start_array(size_t) {
+    if (depth_ == 2 && !in_meta_ && (field_ == Field::shape || field_ == Field::offsets)) {
+      depth_ = 3;
+      count_ = 0;
+      shown_.clear();
+      return true;
+    }
+    return open("an array");
+  }
+  bool key(std::string& k) {
+    if (depth_ == 1) {
+      if (!names_.insert(k).second) fail(src_, "duplicate entry " + q(k) + " in the header");
+      in_meta_ = k == "__metadata__";
+      entry_ = Entry{};
+      entry_.name = k;
+    } else if (in_meta_) {
+      meta_key_ = k;
+    } else {
+      field_ = k == "dtype" ? Field::dtype : k == "shape" ? Field::shape : k == "data_offsets" ? Field::offsets
+                                                                                             : Field::none;
+      if (field_ == Field::none) fail(src_, tensor() + ": unknown field " + q(k));
+      if (have_[int(field_)]) fail(src_, tensor() + ": duplicate field " + q(k));
+    }
+    return true;
+  }
+  bool end_array() {  // only shape and data_offsets arrays are ever opened
+    depth_ = 2;
+    if (field_ == Field::shape) {
+      shape_rank_ = count_;
+      if (count_ > uint64_t(kMaxRank))
+        fail(src_, tensor() + ": rank " + std::to_string(count_) + " exceeds nabla's maximum of " +
+                       std::to_string(kMaxRank));
+    } else if (count_ != 2) {
+      fail(src_, tensor() + ": \"data_offsets\" must be [begin, end], got " +
+                     (count_ <= 4 ? "[" + shown_ + "]" : "an array of " + std::to_string(count_) + " values"));
+    }
+    have_[int(field_)] = true;
+    return true;
+  }
+  bool end_object() {
+    if (depth_ == 2 && !in_meta_) finish_entry();
+    --depth_;
+    return true;
+  }
+  bool parse_error(size_t, const std::string&, const nlohmann::detail::exception& e) {
+    std::string what = one_line(e.what());
+    if (what.size() > 200) what = what.substr(0, 200) + "...";
+    fail(src_, "malformed JSON header: " + what);
+  }
+
+ private:
+  enum class Field { dtype, shape, offsets, none };
+
+  std::string tensor() const { return "tensor " + q(entry_.name); }
+
+  // An object or array where the format has none.
+  bool open(const char* what) {
+    switch (depth_) {
+      case 0: depth_ = 1; return true;  // the header (a '{', checked before parsing)
+      case 1:
+        if (std::string_view(what) == "an object") {
+          depth_ = 2;
+          have_[0] = have_[1] = have_[2] = false;
+          return true;
+        }
+        if (in_meta_) fail(src_, "\"__metadata__\" is not an object");
+        fail(src_, tensor() + ": entry is not an object");
+      default: return scalar(what, nullptr, nullptr);
+    }
+  }
+
+  // A value (`shown` in messages; `str` or `uns` when it is a string or an
+  // unsigned number) at the current place.
+  bool scalar(const std::string& shown, const std::string* str, const uint64_t* uns) {
+    if (depth_ == 1) {
+      if (in_meta_) fail(src_, "\"__metadata__\" is not an object");
+      fail(src_, tensor() + ": entry is not an object");
+    }
+    if (depth_ == 2 && in_meta_) {
+      if (!str) fail(src_, "\"__metadata__\" value for " + q(meta_key_) + " is not a string");
+      out_.metadata[meta_key_] = *str;
+      return true;
+    }
+    if (depth_ == 2) {
+      switch (field_) {
+        case Field::dtype:
+          if (!str) fail(src_, tensor() + ": \"dtype\" is not a string");
+          entry_.dtype = dtype_of(*str, entry_.name, src_);
+          have_[0] = true;
+          return true;
+        case Field::shape: fail(src_, tensor() + ": \"shape\" is not an array");
+        default: fail(src_, tensor() + ": \"data_offsets\" must be [begin, end], got " + shown);
+      }
+    }
+    // depth 3: an element of shape or data_offsets
+    if (field_ == Field::shape) {
+      if (!uns) fail(src_, tensor() + ": a \"shape\" extent is not a non-negative integer: " + shown);
+      if (count_ < uint64_t(kMaxRank)) extents_[count_] = *uns;
+    } else {
+      if (!uns)
+        fail(src_, tensor() + ": data_offsets " + (count_ == 0 ? "begin" : "end") +
+                       " is not a non-negative integer: " + shown);
+      if (count_ < 4) shown_ += (count_ ? "," : "") + shown;
+      if (count_ == 0) entry_.begin = *uns;
+      if (count_ == 1) entry_.end = *uns;
+    }
+    ++count_;
+    return true;
+  }
+
+  void finish_entry() {
+    static const char* const names[] = {"dtype", "shape", "data_offsets"};
+    for (int f = 0; f < 3; ++f)
+      if (!have_[f]) fail(src_, tensor() + ": missing \"" + names[f] + "\"");
+    Entry& e = entry_;
+    const int rank = static_cast<int>(shape_rank_);
+    std::string shape = "[";
+    uint64_t numel = 1;
+    bool overflow = false;
+    for (int i = 0; i < rank; ++i) {
+      const uint64_t extent = extents_[i];
+      shape += (i ? "," : "") + std::to_string(extent);
+      overflow = overflow || extent > uint64_t(INT64_MAX) || __builtin_mul_overflow(numel, extent, &numel);
+      e.shape.push_back(static_cast<int64_t>(extent));
+    }
+    shape += "]";
+    const std::string range = "[" + std::to_string(e.begin) + ", " + std::to_string(e.end) + "]";
+    if (e.begin > e.end) fail(src_, tensor() + ": data_offsets " + range + " has begin > end");
+    uint64_t nbytes = 0;
+    if (overflow || __builtin_mul_overflow(numel, uint64_t(itemsize(e.dtype)), &nbytes))
+      fail(src_, tensor() + ": shape " + shape + " is too large");
+    if (nbytes != e.end - e.begin)
+      fail(src_, tensor() + ": shape " + shape + " of " + dtype_code(e.dtype) + " needs " + std::to_string(nbytes) +
+                     " bytes but data_offsets " + range + " span " + std::to_string(e.end - e.begin));
+    out_.entries.push_back(std::move(e));
+  }
+
+  const std::string& src_;
+  Header& out_;
+  std::set<std::string> names_;  // top-level keys: JSON parsers would keep the last of a duplicate
+  int depth_ = 0;                // 1: in the header object, 2: in an entry or the metadata, 3: in an array
+  bool in_meta_ = false;
+  std::string meta_key_;
+  Entry entry_;
+  Field field_ = Field::none;
+  bool have_[3] = {};
+  uint64_t count_ = 0;  // elements of the open array
+  uint64_t extents_[kMaxRank] = {};
+  uint64_t shape_rank_ = 0;
+  std::string shown_;  // the first data_offsets, for messages
+};
 
 Header parse_header(std::string_view text, uint64_t data_size, const std::string& src) {
   if (text.empty() || text.front() != '{')
     fail(src, "the header at byte 8 does not start with '{' (not a safetensors file?)");
-  // Keys of the top-level object, to catch duplicates (JSON parsers keep the last).
-  std::set<std::string> seen;
-  std::string duplicate;
-  ojson::parser_callback_t cb = [&](int depth, ojson::parse_event_t event, ojson& parsed) {
-    if (depth == 1 && event == ojson::parse_event_t::key && duplicate.empty()) {
-      const std::string key = parsed.get<std::string>();
-      if (!seen.insert(key).second) duplicate = key;
-    }
-    return true;
-  };
-  ojson h;
-  try {
-    h = ojson::parse(text.begin(), text.end(), cb);
-  } catch (const ojson::exception& e) {
-    fail(src, "malformed JSON header: " + one_line(e.what()));
-  }
-  if (!h.is_object()) fail(src, "the JSON header is not an object");
-  if (!duplicate.empty()) fail(src, "duplicate entry " + q(duplicate) + " in the header");
-
   Header out;
-  for (auto it = h.begin(); it != h.end(); ++it) {
-    const std::string& name = it.key();
-    const ojson& v = it.value();
-    if (name == "__metadata__") {
-      if (!v.is_object()) fail(src, "\"__metadata__\" is not an object");
-      for (auto m = v.begin(); m != v.end(); ++m) {
-        if (!m.value().is_string()) fail(src, "\"__metadata__\" value for " + q(m.key()) + " is not a string");
-        out.metadata[m.key()] = m.value().get<std::string>();
-      }
-      continue;
-    }
-    if (!v.is_object()) fail(src, "tensor " + q(name) + ": entry is not an object");
-    for (auto f = v.begin(); f != v.end(); ++f)
-      if (f.key() != "dtype" && f.key() != "shape" && f.key() != "data_offsets")
-        fail(src, "tensor " + q(name) + ": unknown field " + q(f.key()));
-    for (const char* field : {"dtype", "shape", "data_offsets"})
-      if (!v.contains(field)) fail(src, "tensor " + q(name) + ": missing \"" + field + "\"");
-    Entry e;
-    e.name = name;
-    e.dtype = parse_dtype(v["dtype"], name, src);
-    const ojson& shape = v["shape"];
-    if (!shape.is_array()) fail(src, "tensor " + q(name) + ": \"shape\" is not an array");
-    if (shape.size() > size_t(kMaxRank))
-      fail(src, "tensor " + q(name) + ": rank " + std::to_string(shape.size()) + " exceeds nabla's maximum of " +
-                    std::to_string(kMaxRank));
-    uint64_t numel = 1;
-    bool overflow = false;
-    for (const ojson& d : shape) {
-      const uint64_t extent = parse_uint(d, "tensor " + q(name) + ": a \"shape\" extent", src);
-      if (extent > uint64_t(INT64_MAX)) overflow = true;
-      overflow = overflow || __builtin_mul_overflow(numel, extent, &numel);
-      e.shape.push_back(static_cast<int64_t>(extent));
-    }
-    const ojson& off = v["data_offsets"];
-    if (!off.is_array() || off.size() != 2)
-      fail(src, "tensor " + q(name) + ": \"data_offsets\" must be [begin, end], got " + one_line(off.dump()));
-    e.begin = parse_uint(off[0], "tensor " + q(name) + ": data_offsets begin", src);
-    e.end = parse_uint(off[1], "tensor " + q(name) + ": data_offsets end", src);
-    const std::string range = "[" + std::to_string(e.begin) + ", " + std::to_string(e.end) + "]";
-    if (e.begin > e.end) fail(src, "tensor " + q(name) + ": data_offsets " + range + " has begin > end");
-    uint64_t nbytes = 0;
-    if (overflow || __builtin_mul_overflow(numel, uint64_t(itemsize(e.dtype)), &nbytes))
-      fail(src, "tensor " + q(name) + ": shape " + one_line(shape.dump()) + " is too large");
-    if (nbytes != e.end - e.begin)
-      fail(src, "tensor " + q(name) + ": shape " + one_line(shape.dump()) + " of " + dtype_code(e.dtype) + " needs " +
-                    std::to_string(nbytes) + " bytes but data_offsets " + range + " span " +
-                    std::to_string(e.end - e.begin));
+  HeaderReader reader(src, out);
+  ojson::sax_parse(text.begin(), text.end(), &reader);
+  for (const Entry& e : out.entries)
     if (e.end > data_size)
-      fail(src, "tensor " + q(name) + ": data_offsets " + range + " are out of range: the data section has " +
-                    std::to_string(data_size) + " bytes (truncated file?)");
-    out.entries.push_back(std::move(e));
-  }
+      fail(src, "tensor " + q(e.name) + ": data_offsets [" + std::to_string(e.begin) + ", " + std::to_string(e.end) +
+                    "] are out of range: the data section has " + std::to_string(data_size) +
+                    " bytes (truncated file?)");
   // Header order breaks ties between empty tensors at the same offset.
   std::stable_sort(out.entries.begin(), out.entries.end(), [](const Entry& a, const Entry& b) {
     return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
@@ -193,6 +296,7 @@ Header parse_header(std::string_view text, uint64_t data_size, const std::string
 
 // The padded JSON header for `tensors` (already contiguous), in their order.
 std::string make_header(const NamedTensors& tensors, const Metadata& metadata) {
+  using ojson = nlohmann::ordered_json;  // written in save order
   ojson h = ojson::object();
   if (!metadata.empty()) {
     ojson m = ojson::object();
@@ -315,32 +419,60 @@ TensorFile from_safetensors(std::string_view bytes, const std::string& source) {
   return out;
 }
 
-TensorFile load_safetensors(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw Error(path + ": cannot open: " + std::strerror(errno), ErrorKind::io);
-  struct Closer {
-    int fd;
-    ~Closer() { ::close(fd); }
-  } closer{fd};
+namespace {
+
+struct OpenFile {
+  int fd = -1;
+  uint64_t header_bytes = 0;  // N
+  Header header;
+  OpenFile() = default;
+  OpenFile(const OpenFile&) = delete;
+  OpenFile& operator=(const OpenFile&) = delete;
+  ~OpenFile() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+// Opens `path` and reads and validates its header (the data section is only
+// measured, not read).
+void open_checked(const std::string& path, OpenFile& f) {
+  f.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (f.fd < 0) throw Error(path + ": cannot open: " + std::strerror(errno), ErrorKind::io);
   struct stat st {};
-  if (::fstat(fd, &st) != 0) fail(path, std::string("cannot stat: ") + std::strerror(errno));
+  if (::fstat(f.fd, &st) != 0) fail(path, std::string("cannot stat: ") + std::strerror(errno));
   if (!S_ISREG(st.st_mode)) fail(path, "not a regular file");
   const auto total = static_cast<uint64_t>(st.st_size);
   if (total < 8) fail(path, "truncated: " + std::to_string(total) + " bytes, the header length alone needs 8");
   unsigned char len[8];
-  pread_all(fd, len, 8, 0, path);
-  const uint64_t n = read_u64_le(len);
-  const uint64_t data_size = check_lengths(n, total, path);
-  std::string text(n, '\0');
-  pread_all(fd, text.data(), n, 8, path);
-  Header h = parse_header(text, data_size, path);
+  pread_all(f.fd, len, 8, 0, path);
+  f.header_bytes = read_u64_le(len);
+  const uint64_t data_size = check_lengths(f.header_bytes, total, path);
+  std::string text(f.header_bytes, '\0');
+  pread_all(f.fd, text.data(), f.header_bytes, 8, path);
+  f.header = parse_header(text, data_size, path);
+}
+
+}  // namespace
+
+TensorFile load_safetensors(const std::string& path) {
+  OpenFile f;
+  open_checked(path, f);
   TensorFile out;
-  out.metadata = std::move(h.metadata);
-  for (const Entry& e : h.entries) {
+  out.metadata = std::move(f.header.metadata);
+  for (const Entry& e : f.header.entries) {
     Tensor t = empty(e.shape, e.dtype);
-    pread_all(fd, t.raw_data(), e.end - e.begin, 8 + n + e.begin, path);
+    pread_all(f.fd, t.raw_data(), e.end - e.begin, 8 + f.header_bytes + e.begin, path);
     out.tensors.emplace_back(e.name, std::move(t));
   }
+  return out;
+}
+
+SafetensorsHeader read_safetensors_header(const std::string& path) {
+  OpenFile f;
+  open_checked(path, f);
+  SafetensorsHeader out;
+  out.metadata = std::move(f.header.metadata);
+  for (Entry& e : f.header.entries) out.tensors.push_back({std::move(e.name), e.dtype, e.shape});
   return out;
 }
 

@@ -196,5 +196,59 @@ TEST(CheckpointAtomic, RelativePathInTheCurrentDirectory) {
   ASSERT_EQ(::chdir(old), 0);
 }
 
+// Note [Stale temporaries]: the temporary files of dead processes go at the next save.
+TEST(CheckpointAtomic, RemovesTheTemporariesOfDeadProcesses) {
+  TempDir dir;
+  const std::string path = dir.file("ck.safetensors");
+  const pid_t dead = ::fork();
+  ASSERT_GE(dead, 0);
+  if (dead == 0) ::_exit(0);
+  ASSERT_EQ(::waitpid(dead, nullptr, 0), dead);
+  const std::string stale = path + ".tmp." + std::to_string(dead) + ".4";
+  const std::string ours = path + ".tmp." + std::to_string(::getpid()) + ".999";
+  const std::string alive = path + ".tmp.1.0";  // init never dies
+  const std::string other = dir.file("other.tmp." + std::to_string(dead) + ".0");
+  for (const std::string& f : {stale, ours, alive, other}) nabla::testing::write_file(f, "partial");
+  save_version(path, 3);
+  expect_checkpoint(path, 3);
+  EXPECT_FALSE(std::filesystem::exists(stale));
+  EXPECT_TRUE(std::filesystem::exists(ours));
+  EXPECT_TRUE(std::filesystem::exists(alive));
+  EXPECT_TRUE(std::filesystem::exists(other));  // another file's temporaries are not this save's business
+}
+
+TEST(CheckpointAtomic, WritableCheckLeavesNothingBehind) {
+  TempDir dir;
+  check_writable(dir.file("new.safetensors"), "--out");
+  EXPECT_TRUE(dir.entries().empty());
+  EXPECT_EQ(error_of([&] { check_writable(dir.file("no/x.safetensors"), "--out"); }),
+            "--out " + dir.file("no/x.safetensors") + ": the folder " + dir.file("no") + " does not exist");
+  EXPECT_EQ(error_of([&] { check_writable(dir.path().string(), "--plot"); }),
+            "--plot " + dir.path().string() + ": is a folder, not a file");
+  EXPECT_EQ(error_of([&] { check_writable(dir.path().string() + "/", "--plot"); }),
+            "--plot '" + dir.path().string() + "/' is not a file path");
+  if (::geteuid() != 0) {  // root may write anywhere
+    std::filesystem::create_directory(dir.file("ro"));
+    ::chmod(dir.file("ro").c_str(), 0555);
+    EXPECT_NE(error_of([&] { check_writable(dir.file("ro/x"), "--out"); }).find("Permission denied"),
+              std::string::npos);
+  }
+}
+
+TEST(CheckpointAtomic, SameFileThroughLinksAndDots) {
+  TempDir dir;
+  const std::string a = dir.file("a.csv");
+  nabla::testing::write_file(a, "x");
+  std::filesystem::create_directory(dir.file("sub"));
+  std::filesystem::create_symlink(a, dir.file("sym.csv"));
+  std::filesystem::create_hard_link(a, dir.file("hard.csv"));
+  EXPECT_TRUE(same_file(a, dir.file("sub/../a.csv")));
+  EXPECT_TRUE(same_file(a, dir.file("sym.csv")));
+  EXPECT_TRUE(same_file(a, dir.file("hard.csv")));
+  EXPECT_FALSE(same_file(a, dir.file("b.csv")));
+  EXPECT_TRUE(same_file(dir.file("new.json"), dir.file("sub/../new.json")));
+  EXPECT_FALSE(same_file(dir.file("new.json"), dir.file("new.svg")));
+}
+
 }  // namespace
 }  // namespace nabla::io

@@ -257,5 +257,62 @@ TEST(SafetensorsErrors, EmptyFileIsRejected) {
   EXPECT_EQ(load_error(""), "truncated: 0 bytes, the header length alone needs 8");
 }
 
+// Note [Header parsing]: crafted headers are refused in one pass, with a
+// short message, however deep or long they are.
+TEST(SafetensorsErrors, DeepNestingIsRefusedWithoutRecursion) {
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  EXPECT_EQ(load_error(st_bytes(R"({"t":{"dtype":"F32","shape":)" + deep + R"(,"data_offsets":[0,0]}})", "")),
+            "tensor 't': a \"shape\" extent is not a non-negative integer: an array");
+  EXPECT_EQ(load_error(st_bytes(R"({"__metadata__":{"k":)" + std::string(100000, '{') + "}}", "")),
+            "\"__metadata__\" value for 'k' is not a string");
+  EXPECT_EQ(load_error(st_bytes(R"({"t":{"dtype":"F32","extra":)" + deep + "}}", "")),
+            "tensor 't': unknown field 'extra'");
+}
+
+TEST(SafetensorsErrors, LongArraysAreQuotedBySizeOnly) {
+  std::string offsets;
+  for (int i = 0; i < 1000000; ++i) offsets += "0,";
+  EXPECT_EQ(load_error(st_bytes(R"({"t":{"dtype":"F32","shape":[0],"data_offsets":[)" + offsets + "0]}}", "")),
+            "tensor 't': \"data_offsets\" must be [begin, end], got an array of 1000001 values");
+  EXPECT_EQ(load_error(st_bytes(R"({"t":{"dtype":"F32","shape":[)" + offsets + R"(0],"data_offsets":[0,0]}})", "")),
+            "tensor 't': rank 1000001 exceeds nabla's maximum of 8");
+  const std::string long_string(1 << 20, 'x');
+  EXPECT_EQ(load_error(st_bytes(R"({"t":{"dtype":")" + long_string + R"(","shape":[0],"data_offsets":[0,0]}})", "")),
+            "tensor 't': unknown dtype '" + std::string(80, 'x') + "...'");
+}
+
+TEST(SafetensorsErrors, DuplicateFieldInAnEntry) {
+  EXPECT_EQ(load_error(st_bytes(R"({"t":{"dtype":"F32","dtype":"F64","shape":[0],"data_offsets":[0,0]}})", "")),
+            "tensor 't': duplicate field 'dtype'");
+}
+
+TEST(SafetensorsFormat, ManyEntriesInOrder) {
+  // 100 000 entries (half a minute before the header was read in one pass)
+  std::string h = "{";
+  for (int i = 0; i < 100000; ++i)
+    h += (i ? ",\"" : "\"") + std::to_string(99999 - i) + R"(":{"dtype":"F32","shape":[0],"data_offsets":[0,0]})";
+  h += "}";
+  TensorFile f = from_safetensors(st_bytes(h, ""));
+  ASSERT_EQ(f.tensors.size(), 100000u);
+  EXPECT_EQ(f.tensors.front().first, "99999");  // header order among empty tensors
+  EXPECT_EQ(f.tensors.back().first, "0");
+}
+
+TEST(SafetensorsFormat, HeaderAloneWithoutTheData) {
+  TempDir dir;
+  const std::string path = dir.file("h.safetensors");
+  save_safetensors(path, {{"b", zeros({2, 3})}, {"a", ones({4}, kFloat64)}}, {{"k", "v"}});
+  const SafetensorsHeader h = read_safetensors_header(path);
+  ASSERT_EQ(h.tensors.size(), 2u);
+  EXPECT_EQ(h.tensors[0].name, "b");
+  EXPECT_EQ(h.tensors[0].shape, (Shape{2, 3}));
+  EXPECT_EQ(h.tensors[1].dtype, DType::f64);
+  EXPECT_EQ(h.metadata.at("k"), "v");
+  // The header is checked against the file's size as load_safetensors checks it.
+  const std::string bytes = nabla::testing::read_file(path);
+  write_file(path, bytes.substr(0, bytes.size() - 1));
+  EXPECT_NE(error_of([&] { read_safetensors_header(path); }).find("are out of range"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace nabla::io
