@@ -148,3 +148,23 @@ def test_errors_carry_the_cpp_message():
         nb.zeros(2) + "text"
     with pytest.raises(nb.Error, match="float16"):
         nb.from_numpy(np.zeros(2, dtype=np.float16))
+
+
+def public_functions(header):
+    """The names of the functions declared in a public header (Tensor name(...);)."""
+    import os
+    import re
+    root = os.path.join(os.path.dirname(__file__), "..", "..")
+    with open(os.path.join(root, "include", "nabla", header)) as f:
+        text = f.read()
+    names = set(re.findall(r"^(?:[A-Z]\w*|void|double|bool|std::vector<Tensor>)\s+(\w+)\(", text, re.M))
+    with open(os.path.join(root, "include", "nabla", "elementwise.def")) as f:
+        names |= set(re.findall(r"^NABLA_ELEMENTWISE\((\w+),", f.read(), re.M))
+    return names
+
+
+@pytest.mark.parametrize("header", ["ops.hpp", "nn_functional.hpp", "tensor.hpp", "autograd.hpp", "functional.hpp"])
+def test_every_public_op_is_bound_under_its_name(header):
+    # from_blob wraps raw pointers: from_numpy and from_dlpack are its Python forms
+    missing = sorted(n for n in public_functions(header) - {"from_blob"} if not hasattr(nb, n))
+    assert not missing, f"not bound: {missing}"
