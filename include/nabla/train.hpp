@@ -48,10 +48,20 @@ struct Config {
   uint64_t seed = 0;
   int threads = 0;                         // 0: the library default
 
-  // The configuration as checkpoint metadata, and back (unknown keys are errors).
+  // The configuration as checkpoint metadata, and back: from_metadata reads
+  // numbers strictly (whole numbers where a count is meant, finite values)
+  // and validates the result; every fault is an Error of kind io.
   io::Metadata to_metadata() const;
   static Config from_metadata(const io::Metadata& m);
+  // Throws (kind value) naming the first setting that is impossible: an
+  // unknown name, a rate, norm or count out of range, a model too large for
+  // this machine (Note [Checked sizes] in nabla/shape.hpp).
+  void validate() const;
 };
+
+// "784,256,10" as layer widths: positive whole numbers, at least two, whose
+// model fits this machine's memory; throws naming `what` ("--layers").
+std::vector<int64_t> parse_layers(const std::string& text, const std::string& what = "layers");
 
 struct EpochMetrics {
   int64_t epoch = 0;  // 1-based
@@ -85,10 +95,14 @@ Data load_data(const Config& c);
 // The model a Config describes (weights initialized from c.seed).
 std::shared_ptr<nn::Sequential> build_model(const Config& c);
 
+// Beyond this many classes evaluate() leaves the confusion matrix empty (it
+// would take K² counts: 20 GB for 50 000 classes).
+inline constexpr int64_t kMaxConfusionClasses = 1000;
+
 struct Evaluation {
   double loss = 0, accuracy = 0;
   std::vector<double> per_class_accuracy;           // NaN for classes absent from the data
-  std::vector<std::vector<int64_t>> confusion;      // [true class][predicted class]
+  std::vector<std::vector<int64_t>> confusion;      // [true class][predicted class]; empty above kMaxConfusionClasses
 };
 // Loss and accuracy of `model` on `ds` (features already normalized), in eval mode.
 Evaluation evaluate(nn::Module& model, const Config& c, const data::Dataset& ds, int64_t batch_size = 1000);
@@ -96,9 +110,10 @@ Evaluation evaluate(nn::Module& model, const Config& c, const data::Dataset& ds,
 class Trainer {
  public:
   explicit Trainer(Config c);
-  // Restores model, optimizer, normalizer and epoch count from a checkpoint
-  // written by a run with the same architecture; throws (kind io) naming the
-  // first tensor that does not fit.
+  // Restores model, optimizer and epoch count from a checkpoint written by a
+  // run with the same settings (all but data and epochs; see
+  // read_checkpoint_header); throws (kind io) naming the first setting that
+  // differs, the first tensor that does not fit, or a non-finite value.
   void resume(const std::string& checkpoint);
   // Trains until c.epochs epochs are done; after each epoch writes the
   // checkpoint to `out` (if not empty), atomically. A NaN or infinite loss stops
@@ -118,7 +133,17 @@ class Trainer {
   std::unique_ptr<optim::Optimizer> opt_;
   std::unique_ptr<optim::LRScheduler> sched_;
   int64_t epoch_ = 0;
+  std::string resumed_from_;
 };
+
+// A checkpoint's configuration and finished epochs, from its header alone
+// (no tensor is read), checked as load_model checks them: what a resumed
+// run starts from before it allocates anything.
+struct CheckpointHeader {
+  Config config;
+  int64_t epochs_done = 0;  // 0 when the metadata has none (resume() requires it)
+};
+CheckpointHeader read_checkpoint_header(const std::string& checkpoint);
 
 // A saved model for inference: the Config from the metadata and the weights.
 struct SavedModel {
@@ -129,7 +154,9 @@ struct SavedModel {
 };
 SavedModel load_model(const std::string& checkpoint);
 
-// Sets the threads the compute kernels may use (0: library default).
+// Sets the threads the compute kernels may use (0: library default; at most
+// max_threads()).
 void set_threads(int n);
+int max_threads();  // four per hardware thread
 
 }  // namespace nabla::train

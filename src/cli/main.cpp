@@ -1,5 +1,6 @@
 // nabla — the command. Errors become one line on stderr and exit code 2.
 #include <iostream>
+#include <string>
 
 #include "commands.hpp"
 #include "nabla/error.hpp"
@@ -19,7 +20,12 @@ int main(int argc, char** argv) {
   } catch (const nabla::cli::Exit& e) {
     return e.code;
   } catch (const std::exception& e) {
-    std::cerr << "nabla: error: " << e.what() << "\n";
+    // One line, whatever the message quotes from a file: control characters
+    // (newlines, a terminal's escape sequences) are shown as '?'.
+    std::string what = e.what();
+    for (char& c : what)
+      if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+    std::cerr << "nabla: error: " << what << "\n";
     return 2;
   }
   return 0;

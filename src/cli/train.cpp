@@ -25,21 +25,84 @@ struct TrainArgs {
   std::string layers = "784,256,128,10";
   std::string out = "model.safetensors";
   std::string resume, metrics_json, plot;
+  // The options that are settings, by their checkpoint metadata key.
+  std::vector<std::pair<std::string, CLI::Option*>> settings;
 };
 
-std::vector<int64_t> parse_layers(const std::string& s) {
-  std::vector<int64_t> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    char* end = nullptr;
-    long long v = std::strtoll(item.c_str(), &end, 10);
-    NABLA_CHECK(!item.empty() && end && *end == '\0' && v > 0, "--layers: '", s,
-                "' is not a comma-separated list of positive sizes");
-    out.push_back(v);
+// Text from a file, safe to print: control characters (a terminal's escape
+// sequences among them) are shown as \xNN.
+std::string printable(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (c < 0x20 || c == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
   }
-  NABLA_CHECK(out.size() >= 2, "--layers: '", s, "' needs at least an input and an output size");
   return out;
+}
+
+// Note [Resumed settings]: a resumed run continues the checkpoint's run, so
+// every setting comes from the checkpoint; one given on the command line
+// must agree with it, or the run stops naming both values. --epochs and
+// --data are overrides (a run may be extended, its data moved) and are
+// printed as such.
+void adopt_checkpoint_settings(TrainArgs& a, const train::CheckpointHeader& h) {
+  io::Metadata mine = a.c.to_metadata();
+  const io::Metadata saved = h.config.to_metadata();
+  for (const auto& [key, opt] : a.settings) {
+    const std::string& theirs = saved.at(key);
+    if (!opt->count()) {
+      mine[key] = theirs;
+    } else if (mine[key] != theirs) {
+      if (key == "epochs" || key == "data") {
+        std::printf("nabla train: %s %s overrides the checkpoint's %s\n", opt->get_name().c_str(),
+                    printable(mine[key]).c_str(), printable(theirs).c_str());
+        continue;
+      }
+      NABLA_CHECK(false, opt->get_name(), " ", mine[key], " contradicts the checkpoint's ", key, " ",
+                  printable(theirs), " (", a.resume, "); leave it out to continue with the checkpoint's value");
+    }
+  }
+  const int threads = a.c.threads;
+  a.c = train::Config::from_metadata(mine);
+  a.c.threads = threads;
+  a.layers = mine.at("layers");
+}
+
+// Note [Outputs]: no output may be an input or another output, and every
+// output's folder must take a new file, before the first epoch runs. Only
+// --out may name the --resume checkpoint (it is the file being continued).
+void check_outputs(const TrainArgs& a) {
+  std::vector<std::pair<std::string, std::string>> outs;  // flag, path
+  if (!a.out.empty()) outs.emplace_back("--out", a.out);
+  if (!a.metrics_json.empty()) outs.emplace_back("--metrics-json", a.metrics_json);
+  if (!a.plot.empty()) outs.emplace_back("--plot", a.plot);
+  std::vector<std::string> data_files;
+  const std::string dir = a.c.data == "fashion-mnist" ? data::kFashionMnistDir : a.c.data;
+  if (std::filesystem::is_directory(dir)) {
+    for (const char* name : {"train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                             "t10k-labels-idx1-ubyte"})
+      for (const char* ext : {"", ".gz"}) data_files.push_back(dir + "/" + name + ext);
+  } else {
+    data_files.push_back(a.c.data);
+  }
+  for (size_t i = 0; i < outs.size(); ++i) {
+    const auto& [flag, path] = outs[i];
+    for (size_t j = 0; j < i; ++j)
+      NABLA_CHECK_KIND(!io::same_file(path, outs[j].second), ErrorKind::io, flag, " ", path, " and ", outs[j].first,
+                       " ", outs[j].second, " name the same file; give each output its own path");
+    for (const std::string& f : data_files)
+      NABLA_CHECK_KIND(!std::filesystem::exists(f) || !io::same_file(path, f), ErrorKind::io, flag, " ", path,
+                       " would overwrite the training data (", f, "); choose another path");
+    if (flag != "--out" && !a.resume.empty())
+      NABLA_CHECK_KIND(!io::same_file(path, a.resume), ErrorKind::io, flag, " ", path,
+                       " would overwrite the checkpoint to resume from (--resume ", a.resume, ")");
+    io::check_writable(path, flag);
+  }
 }
 
 std::string fmt_time(double s) {
@@ -136,7 +199,18 @@ std::string svg_plot(const std::vector<train::EpochMetrics>& h, const std::strin
 }
 
 void run_train(TrainArgs& a) {
-  a.c.layers = parse_layers(a.layers);
+  a.c.layers = train::parse_layers(a.layers, "--layers");
+  int64_t done = 0;
+  if (!a.resume.empty()) {
+    const train::CheckpointHeader h = train::read_checkpoint_header(a.resume);
+    adopt_checkpoint_settings(a, h);  // Note [Resumed settings]
+    done = h.epochs_done;
+  }
+  a.c.validate();
+  NABLA_CHECK(a.c.epochs > 0, "--epochs 0: nothing to train");
+  NABLA_CHECK(done < a.c.epochs, "--resume ", a.resume, ": the checkpoint has finished all ", done,
+              " epochs; nothing to train (give --epochs above ", done, " to continue)");
+  check_outputs(a);  // Note [Outputs]
   const bool tty = isatty(STDOUT_FILENO);
   train::Trainer t(a.c);
   if (!a.resume.empty()) t.resume(a.resume);
@@ -184,28 +258,33 @@ void run_train(TrainArgs& a) {
 }
 
 void add_train_options(CLI::App* cmd, TrainArgs& a) {
-  cmd->add_option("--data", a.c.data, "fashion-mnist, a folder of IDX files, or a CSV file")->capture_default_str();
-  cmd->add_option("--label", a.c.label_column, "label column of a CSV file")->capture_default_str();
-  cmd->add_option("--layers", a.layers, "layer widths, input first")->capture_default_str();
-  cmd->add_option("--activation", a.c.activation, "relu, leaky_relu, tanh, sigmoid, gelu")->capture_default_str();
-  cmd->add_option("--output", a.c.output, "output function: none (logits), softmax, log_softmax")->capture_default_str();
-  cmd->add_option("--init", a.c.init, "weight init: default, xavier, kaiming")->capture_default_str();
-  cmd->add_option("--loss", a.c.loss, "cross-entropy, mse (one-hot targets) or nll")->capture_default_str();
-  cmd->add_option("--optimizer", a.c.optimizer, "sgd, momentum, nesterov, adam, adamw")->capture_default_str();
-  cmd->add_option("--lr", a.c.lr, "learning rate")->capture_default_str();
-  cmd->add_option("--momentum", a.c.momentum, "momentum for momentum/nesterov")->capture_default_str();
-  cmd->add_option("--weight-decay", a.c.weight_decay, "weight decay")->capture_default_str();
-  cmd->add_option("--schedule", a.c.schedule, "learning-rate schedule: none, step, cosine")->capture_default_str();
-  cmd->add_option("--warmup", a.c.warmup_epochs, "warm-up epochs")->capture_default_str();
-  cmd->add_option("--clip-grad-norm", a.c.clip_grad_norm, "clip gradients to this global norm (0: off)")->capture_default_str();
-  cmd->add_option("--batch-size", a.c.batch_size, "mini-batch size")->capture_default_str();
-  cmd->add_option("--epochs", a.c.epochs, "epochs")->capture_default_str();
-  cmd->add_option("--seed", a.c.seed, "random seed")->capture_default_str();
-  cmd->add_option("--validation", a.c.validation_fraction, "fraction of training data held out")->capture_default_str();
-  cmd->add_option("--normalize", a.c.normalize, "input normalization: none, global, per-feature")->capture_default_str();
+  auto setting = [&](const char* key, CLI::Option* o) { a.settings.emplace_back(key, o->capture_default_str()); };
+  setting("data", cmd->add_option("--data", a.c.data, "fashion-mnist, a folder of IDX files, or a CSV file"));
+  setting("label_column", cmd->add_option("--label", a.c.label_column, "label column of a CSV file"));
+  setting("layers", cmd->add_option("--layers", a.layers, "layer widths, input first"));
+  setting("activation", cmd->add_option("--activation", a.c.activation, "relu, leaky_relu, tanh, sigmoid, gelu"));
+  setting("output", cmd->add_option("--output", a.c.output, "output function: none (logits), softmax, log_softmax"));
+  setting("init", cmd->add_option("--init", a.c.init, "weight init: default, xavier, kaiming"));
+  setting("loss", cmd->add_option("--loss", a.c.loss, "cross-entropy, mse (one-hot targets) or nll"));
+  setting("optimizer", cmd->add_option("--optimizer", a.c.optimizer, "sgd, momentum, nesterov, adam, adamw"));
+  setting("lr", cmd->add_option("--lr", a.c.lr, "learning rate"));
+  setting("momentum", cmd->add_option("--momentum", a.c.momentum, "momentum for momentum/nesterov"));
+  setting("weight_decay", cmd->add_option("--weight-decay", a.c.weight_decay, "weight decay"));
+  setting("schedule", cmd->add_option("--schedule", a.c.schedule, "learning-rate schedule: none, step, cosine"));
+  setting("warmup_epochs", cmd->add_option("--warmup", a.c.warmup_epochs, "warm-up epochs"));
+  setting("clip_grad_norm",
+          cmd->add_option("--clip-grad-norm", a.c.clip_grad_norm, "clip gradients to this global norm (0: off)"));
+  setting("batch_size", cmd->add_option("--batch-size", a.c.batch_size, "mini-batch size"));
+  setting("epochs", cmd->add_option("--epochs", a.c.epochs, "epochs (with --resume: the total to reach)"));
+  setting("seed", cmd->add_option("--seed", a.c.seed, "random seed"));
+  setting("validation_fraction",
+          cmd->add_option("--validation", a.c.validation_fraction, "fraction of training data held out"));
+  setting("normalize", cmd->add_option("--normalize", a.c.normalize, "input normalization: none, global, per-feature"));
   cmd->add_option("--threads", a.c.threads, "compute threads (0: default)")->capture_default_str();
   cmd->add_option("--out", a.out, "checkpoint written after every epoch")->capture_default_str();
-  cmd->add_option("--resume", a.resume, "continue from this checkpoint");
+  cmd->add_option("--resume", a.resume,
+                  "continue from this checkpoint, with its settings: a flag that contradicts one is an error; "
+                  "--epochs and --data override");
   cmd->add_option("--metrics-json", a.metrics_json, "write every epoch's figures to this JSON file");
   cmd->add_option("--plot", a.plot, "draw loss and accuracy curves into this SVG file");
 }
@@ -262,8 +341,13 @@ void register_train(CLI::App& app) {
                 static_cast<long long>(ds.size()), e.loss, 100 * e.accuracy);
     std::printf("per-class accuracy:\n");
     for (size_t k = 0; k < e.per_class_accuracy.size(); ++k) {
-      std::string name = k < ds.class_names.size() ? ds.class_names[k] : std::to_string(k);
+      std::string name = k < ds.class_names.size() ? printable(ds.class_names[k]) : std::to_string(k);
       std::printf("  %2zu %-14s %6.2f%%\n", k, name.c_str(), 100 * e.per_class_accuracy[k]);
+    }
+    if (e.confusion.empty()) {
+      std::printf("confusion matrix omitted: %lld classes (at most %lld are shown)\n",
+                  static_cast<long long>(c.layers.back()), static_cast<long long>(train::kMaxConfusionClasses));
+      return;
     }
     std::printf("confusion matrix (rows: true class, columns: predicted):\n     ");
     for (size_t k = 0; k < e.confusion.size(); ++k) std::printf("%6zu", k);
@@ -292,6 +376,10 @@ void register_train(CLI::App& app) {
     int64_t K = probs.shape()[1];
     const auto& names = s.config.data == "fashion-mnist" ? data::fashion_mnist_class_names() : std::vector<std::string>{};
     for (int64_t r = 0; r < probs.shape()[0]; ++r) {
+      for (int64_t k = 0; k < K; ++k)
+        NABLA_CHECK(std::isfinite(p[static_cast<size_t>(r * K + k)]), input, ": row ", r,
+                    ": the model's output is not finite (", p[static_cast<size_t>(r * K + k)],
+                    "); the row's values are too large for this model");
       int64_t best = 0;
       for (int64_t k = 1; k < K; ++k)
         if (p[static_cast<size_t>(r * K + k)] > p[static_cast<size_t>(r * K + best)]) best = k;
@@ -306,8 +394,9 @@ void register_train(CLI::App& app) {
   su->add_option("--model", model_path, "checkpoint")->required();
   su->callback([] {
     train::SavedModel s = train::load_model(model_path);
-    std::printf("%s: trained %lld epochs on %s (%s, %s loss)\n", model_path.c_str(), static_cast<long long>(s.epochs),
-                s.config.data.c_str(), s.config.optimizer.c_str(), s.config.loss.c_str());
+    std::printf("%s: trained %lld epochs on %s (%s, %s loss)\n", printable(model_path).c_str(),
+                static_cast<long long>(s.epochs), printable(s.config.data).c_str(), s.config.optimizer.c_str(),
+                s.config.loss.c_str());
     std::printf("%s", s.model->summary(s.config.layers.front()).c_str());
   });
 }

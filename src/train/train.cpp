@@ -1,10 +1,12 @@
 // The training loop, evaluation, checkpoints and saved models.
 #include "nabla/train.hpp"
 
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <sstream>
+#include <thread>
 
 #include "../kernels/gemm.hpp"
 #include "nabla/autograd.hpp"
@@ -15,8 +17,13 @@ namespace nabla::train {
 
 namespace fs = std::filesystem;
 
+int max_threads() {
+  return 4 * static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
 void set_threads(int n) {
-  NABLA_CHECK(n >= 0, "threads: expected a non-negative count, got ", n);
+  NABLA_CHECK(n >= 0 && n <= max_threads(), "threads: ", n, " is not a thread count from 0 (the default) to ",
+              max_threads(), " (four per hardware thread of this machine)");
   if (n > 0) kernels::set_num_threads(n);
 }
 
@@ -30,49 +37,105 @@ std::string join(const std::vector<int64_t>& v) {
   return s;
 }
 
-std::vector<int64_t> parse_layers(const std::string& s) {
-  std::vector<int64_t> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    size_t used = 0;
-    long long v = 0;
-    try {
-      v = std::stoll(item, &used);
-    } catch (...) {
-      used = 0;
-    }
-    NABLA_CHECK(used == item.size() && !item.empty() && v > 0, "layers: '", s,
-                "' is not a comma-separated list of positive sizes");
-    out.push_back(v);
-  }
-  NABLA_CHECK(out.size() >= 2, "layers: '", s, "' needs at least an input and an output size");
-  return out;
+// The shortest text that reads back as the same double ("0.05", not
+// "0.050000000000000003").
+std::string shortest(double v) {
+  char buf[64];
+  const auto r = std::to_chars(buf, buf + sizeof buf, v);
+  return std::string(buf, r.ptr);
 }
 
 double parse_double(const std::string& key, const std::string& v) {
-  size_t used = 0;
   double d = 0;
-  try {
-    d = std::stod(v, &used);
-  } catch (...) {
-    used = 0;
-  }
-  NABLA_CHECK_KIND(used == v.size() && !v.empty(), ErrorKind::io, "checkpoint metadata: '", key, "' = '", v,
-                   "' is not a number");
+  const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), d);
+  NABLA_CHECK_KIND(ec == std::errc() && end == v.data() + v.size() && std::isfinite(d), ErrorKind::io,
+                   "checkpoint metadata: '", key, "' = '", v.substr(0, 40), "' is not a finite number");
   return d;
+}
+
+// A whole number in [lo, hi]: no sign, no fraction, no overflow.
+template <class Int>
+Int parse_int(const std::string& key, const std::string& v, Int lo, Int hi) {
+  Int n = 0;
+  const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  NABLA_CHECK_KIND(ec == std::errc() && end == v.data() + v.size() && n >= lo && n <= hi, ErrorKind::io,
+                   "checkpoint metadata: '", key, "' = '", v.substr(0, 40), "' is not a whole number from ", lo,
+                   " to ", hi);
+  return n;
+}
+
+void check_choice(const std::string& what, const std::string& v, std::initializer_list<const char*> choices) {
+  std::string list;
+  for (const char* c : choices) {
+    if (v == c) return;
+    list += (list.empty() ? "" : ", ") + std::string(c);
+  }
+  throw Error(what + ": unknown choice '" + v.substr(0, 40) + "' (choose " + list + ")");
 }
 
 }  // namespace
 
+std::vector<int64_t> parse_layers(const std::string& s, const std::string& what) {
+  std::vector<int64_t> out;
+  size_t pos = 0;
+  const std::string shown = s.size() > 60 ? s.substr(0, 60) + "..." : s;
+  for (;;) {
+    const size_t comma = std::min(s.find(',', pos), s.size());
+    int64_t v = 0;
+    const auto [end, ec] = std::from_chars(s.data() + pos, s.data() + comma, v);
+    NABLA_CHECK(ec != std::errc::result_out_of_range, what, ": '", shown, "': size '", s.substr(pos, comma - pos),
+                "' does not fit in 64 bits");
+    NABLA_CHECK(ec == std::errc() && end == s.data() + comma && v > 0, what, ": '", shown,
+                "' is not a comma-separated list of positive sizes");
+    out.push_back(v);
+    if (comma == s.size()) break;
+    pos = comma + 1;
+  }
+  NABLA_CHECK(out.size() >= 2, what, ": '", shown, "' needs at least an input and an output size");
+  // Note [Checked sizes]: a model that cannot be allocated fails here, not in the middle of building it.
+  try {
+    nn::mlp_parameter_count(out);
+  } catch (const Error& e) {
+    throw Error(what + ": '" + shown + "': " + e.what(), e.kind());
+  }
+  return out;
+}
+
+void Config::validate() const {
+  NABLA_CHECK(layers.size() >= 2, "layers: need at least an input and an output size, got ", layers.size());
+  for (int64_t w : layers) NABLA_CHECK(w > 0, "layers: sizes must be positive, got ", join(layers));
+  nn::mlp_parameter_count(layers);
+  nn::make_activation(activation);
+  check_choice("output", output, {"none", "softmax", "log_softmax", "sigmoid"});
+  check_choice("init", init, {"default", "xavier", "kaiming"});
+  check_choice("loss", loss, {"cross-entropy", "mse", "nll"});
+  if (loss == "cross-entropy")
+    NABLA_CHECK(output != "sigmoid", "loss: cross-entropy needs output none, softmax or log_softmax, not 'sigmoid'");
+  check_choice("optimizer", optimizer, {"sgd", "momentum", "nesterov", "adam", "adamw"});
+  check_choice("schedule", schedule, {"none", "step", "cosine"});
+  check_choice("normalize", normalize, {"none", "global", "per-feature"});
+  NABLA_CHECK(std::isfinite(lr) && lr > 0, "learning rate (--lr) must be a finite number > 0, got ", lr);
+  NABLA_CHECK(std::isfinite(momentum) && momentum >= 0 && momentum < 1, "momentum (--momentum) must be in [0, 1), got ",
+              momentum);
+  NABLA_CHECK(std::isfinite(weight_decay) && weight_decay >= 0,
+              "weight decay (--weight-decay) must be a finite number >= 0, got ", weight_decay);
+  NABLA_CHECK(warmup_epochs >= 0, "warm-up epochs (--warmup) must be >= 0, got ", warmup_epochs);
+  NABLA_CHECK(std::isfinite(clip_grad_norm) && clip_grad_norm >= 0,
+              "gradient clipping norm (--clip-grad-norm) must be a finite number >= 0 (0: off), got ", clip_grad_norm);
+  NABLA_CHECK(batch_size > 0, "batch size (--batch-size) must be positive, got ", batch_size);
+  NABLA_CHECK(epochs >= 0, "epochs (--epochs) must be >= 0, got ", epochs);
+  NABLA_CHECK(validation_fraction >= 0 && validation_fraction < 1,
+              "validation fraction (--validation) must be in [0, 1), got ", validation_fraction);
+  NABLA_CHECK(threads >= 0 && threads <= max_threads(), "threads (--threads): ", threads,
+              " is not a thread count from 0 (the default) to ", max_threads(),
+              " (four per hardware thread of this machine)");
+}
+
 io::Metadata Config::to_metadata() const {
-  std::ostringstream lr_s, mom_s, wd_s, vf_s, clip_s;
-  lr_s.precision(17), mom_s.precision(17), wd_s.precision(17), vf_s.precision(17), clip_s.precision(17);
-  lr_s << lr, mom_s << momentum, wd_s << weight_decay, vf_s << validation_fraction, clip_s << clip_grad_norm;
   return {{"format", "nabla-checkpoint-1"},
           {"data", data},
           {"label_column", label_column},
-          {"validation_fraction", vf_s.str()},
+          {"validation_fraction", shortest(validation_fraction)},
           {"normalize", normalize},
           {"layers", join(layers)},
           {"activation", activation},
@@ -80,12 +143,12 @@ io::Metadata Config::to_metadata() const {
           {"init", init},
           {"loss", loss},
           {"optimizer", optimizer},
-          {"lr", lr_s.str()},
-          {"momentum", mom_s.str()},
-          {"weight_decay", wd_s.str()},
+          {"lr", shortest(lr)},
+          {"momentum", shortest(momentum)},
+          {"weight_decay", shortest(weight_decay)},
           {"schedule", schedule},
           {"warmup_epochs", std::to_string(warmup_epochs)},
-          {"clip_grad_norm", clip_s.str()},
+          {"clip_grad_norm", shortest(clip_grad_norm)},
           {"batch_size", std::to_string(batch_size)},
           {"epochs", std::to_string(epochs)},
           {"seed", std::to_string(seed)}};
@@ -105,7 +168,11 @@ Config Config::from_metadata(const io::Metadata& m) {
   c.label_column = get("label_column");
   c.validation_fraction = parse_double("validation_fraction", get("validation_fraction"));
   c.normalize = get("normalize");
-  c.layers = parse_layers(get("layers"));
+  try {
+    c.layers = parse_layers(get("layers"), "layers");
+  } catch (const Error& e) {
+    throw Error(std::string("checkpoint metadata: ") + e.what(), ErrorKind::io);
+  }
   c.activation = get("activation");
   c.output = get("output");
   c.init = get("init");
@@ -115,11 +182,16 @@ Config Config::from_metadata(const io::Metadata& m) {
   c.momentum = parse_double("momentum", get("momentum"));
   c.weight_decay = parse_double("weight_decay", get("weight_decay"));
   c.schedule = get("schedule");
-  c.warmup_epochs = static_cast<int64_t>(parse_double("warmup_epochs", get("warmup_epochs")));
+  c.warmup_epochs = parse_int<int64_t>("warmup_epochs", get("warmup_epochs"), 0, INT64_MAX);
   c.clip_grad_norm = parse_double("clip_grad_norm", get("clip_grad_norm"));
-  c.batch_size = static_cast<int64_t>(parse_double("batch_size", get("batch_size")));
-  c.epochs = static_cast<int64_t>(parse_double("epochs", get("epochs")));
-  c.seed = static_cast<uint64_t>(parse_double("seed", get("seed")));
+  c.batch_size = parse_int<int64_t>("batch_size", get("batch_size"), 1, INT64_MAX);
+  c.epochs = parse_int<int64_t>("epochs", get("epochs"), 0, INT64_MAX);
+  c.seed = parse_int<uint64_t>("seed", get("seed"), 0, UINT64_MAX);
+  try {
+    c.validate();
+  } catch (const Error& e) {
+    throw Error(std::string("checkpoint metadata: ") + e.what(), ErrorKind::io);
+  }
   return c;
 }
 
@@ -146,6 +218,7 @@ Data load_data(const Config& c) {
     all = data::read_csv(c.data, o);
   }
   NABLA_CHECK_KIND(all.num_classes > 0, ErrorKind::value, "data: '", c.data, "' has no class labels");
+  NABLA_CHECK_KIND(all.size() > 0, ErrorKind::value, "data: '", c.data, "' has no training rows");
   if (c.validation_fraction > 0) {
     auto sp = data::train_validation_split(all, c.validation_fraction, c.seed);
     d.train = std::move(sp.train);
@@ -255,9 +328,92 @@ void load_parameters(nn::Module& model, const io::TensorFile& f, const std::stri
                    expected, " (a checkpoint of another architecture?)");
 }
 
-data::Normalizer load_normalizer(const io::TensorFile& f) {
-  if (!f.contains("normalizer.mean")) return {};
-  return data::Normalizer(f.at("normalizer.mean"), f.at("normalizer.std"));
+data::Normalizer load_normalizer(const io::TensorFile& f, const Config& c, const std::string& path) {
+  const bool mean = f.contains("normalizer.mean"), sd = f.contains("normalizer.std");
+  if (!mean && !sd) return {};
+  NABLA_CHECK_KIND(mean && sd, ErrorKind::io, path, ": holds '", mean ? "normalizer.mean" : "normalizer.std",
+                   "' without '", mean ? "normalizer.std" : "normalizer.mean", "'");
+  const Tensor& m = f.at("normalizer.mean");
+  NABLA_CHECK_KIND(m.dim() == 1 && (m.size(0) == 1 || m.size(0) == c.layers.front()), ErrorKind::io, path,
+                   ": tensor 'normalizer.mean' has shape ", m.shape(), ", expected [1] or [", c.layers.front(), "]");
+  try {
+    return data::Normalizer(m, f.at("normalizer.std"));
+  } catch (const Error& e) {
+    throw Error(path + ": " + e.what(), ErrorKind::io);
+  }
+}
+
+// Config::from_metadata, its errors prefixed with the file's name.
+Config config_of(const io::Metadata& m, const std::string& path) {
+  try {
+    return Config::from_metadata(m);
+  } catch (const Error& e) {
+    throw Error(path + ": " + e.what(), ErrorKind::io);
+  }
+}
+
+int64_t epochs_done_of(const io::Metadata& m, const Config& c, const std::string& path) {
+  auto it = m.find("epochs_done");
+  NABLA_CHECK_KIND(it != m.end(), ErrorKind::io, path, ": checkpoint metadata lacks 'epochs_done'");
+  int64_t done = 0;
+  try {
+    done = parse_int<int64_t>("epochs_done", it->second, 0, c.epochs);
+  } catch (const Error& e) {
+    throw Error(path + ": " + e.what(), ErrorKind::io);
+  }
+  return done;
+}
+
+// Note [Checked sizes]: the metadata's layers against the tensor table,
+// before a model of those layers is built: the model is then no larger than
+// the file.
+void check_table(const std::vector<std::pair<std::string, Shape>>& table, const Config& c, const std::string& path) {
+  int64_t found = 0;
+  for (const auto& [name, shape] : table)
+    if (name.rfind("model.", 0) == 0) found = checked_add(found, checked_numel(shape, "checkpoint"), "checkpoint");
+  const int64_t expected = nn::mlp_parameter_count(c.layers);
+  NABLA_CHECK_KIND(found == expected, ErrorKind::io, path, ": the metadata's layers ", join(c.layers), " have ",
+                   expected, " parameters but the file's model tensors hold ", found);
+}
+
+std::vector<std::pair<std::string, Shape>> table_of(const io::TensorFile& f) {
+  std::vector<std::pair<std::string, Shape>> t;
+  for (const auto& [n, x] : f.tensors) t.emplace_back(n, x.shape());
+  return t;
+}
+
+// Every tensor of a checkpoint is finite: a NaN weight or optimizer moment
+// would only show up later as a diverged run.
+void check_finite(const io::TensorFile& f, const std::string& path) {
+  for (const auto& [name, t] : f.tensors) {
+    int64_t bad = -1;
+    double value = 0;
+    dispatch(t.dtype(), [&]<class T>() {
+      const T* p = t.data_ptr<T>();
+      for (int64_t i = 0, n = t.numel(); i < n && bad < 0; ++i)
+        if (!std::isfinite(p[i])) bad = i, value = static_cast<double>(p[i]);
+    });
+    NABLA_CHECK_KIND(bad < 0, ErrorKind::io, path, ": tensor '", name, "' holds ", value, " at element ", bad,
+                     "; a checkpoint holds finite values only (damaged, or saved from a diverged run?)");
+  }
+}
+
+// The settings that shape a run's trajectory, as metadata keys: a resumed
+// run takes them from its checkpoint. `data` and `epochs` are not among
+// them (the data may have moved; a run may be extended).
+constexpr const char* kSettings[] = {"label_column", "validation_fraction", "normalize", "layers",
+                                     "activation",   "output",              "init",      "loss",
+                                     "optimizer",    "lr",                  "momentum",  "weight_decay",
+                                     "schedule",     "warmup_epochs",       "clip_grad_norm", "batch_size",
+                                     "seed"};
+
+// "" when `run` and `saved` agree on every setting, else the first that differs.
+std::string setting_difference(const Config& run, const Config& saved) {
+  const io::Metadata a = run.to_metadata(), b = saved.to_metadata();
+  for (const char* k : kSettings)
+    if (a.at(k) != b.at(k))
+      return std::string("the checkpoint was trained with ") + k + " " + b.at(k) + ", this run has " + a.at(k);
+  return {};
 }
 
 }  // namespace
@@ -268,7 +424,11 @@ Evaluation evaluate(nn::Module& model, const Config& c, const data::Dataset& ds,
   model.eval();
   Evaluation ev;
   const int64_t K = c.layers.back(), n = ds.size();
-  ev.confusion.assign(static_cast<size_t>(K), std::vector<int64_t>(static_cast<size_t>(K), 0));
+  NABLA_CHECK_KIND(ds.num_classes <= K, ErrorKind::shape, "evaluate: the data has ", ds.num_classes,
+                   " classes, the model ", K);
+  if (K <= kMaxConfusionClasses)
+    ev.confusion.assign(static_cast<size_t>(K), std::vector<int64_t>(static_cast<size_t>(K), 0));
+  std::vector<int64_t> class_total(static_cast<size_t>(K), 0), class_correct(static_cast<size_t>(K), 0);
   double loss_sum = 0;
   int64_t correct = 0;
   for (int64_t start = 0; start < n; start += batch_size) {
@@ -279,30 +439,29 @@ Evaluation evaluate(nn::Module& model, const Config& c, const data::Dataset& ds,
     std::vector<float> pred = argmax(out, 1).to_vector<float>();
     std::vector<float> truth = y.to_vector<float>();
     for (size_t i = 0; i < pred.size(); ++i) {
+      NABLA_CHECK_KIND(truth[i] >= 0 && truth[i] < static_cast<float>(K), ErrorKind::index, "evaluate: label ",
+                       truth[i], " of row ", start + static_cast<int64_t>(i), " is not a class of the model (0 to ",
+                       K - 1, ")");
       auto t = static_cast<size_t>(truth[i]), p = static_cast<size_t>(pred[i]);
-      ++ev.confusion[t][p];
+      if (!ev.confusion.empty()) ++ev.confusion[t][p];
+      ++class_total[t];
+      class_correct[t] += t == p;
       correct += t == p;
     }
   }
   model.train(was_training);
   ev.loss = n ? loss_sum / static_cast<double>(n) : NAN;
   ev.accuracy = n ? static_cast<double>(correct) / static_cast<double>(n) : NAN;
-  for (int64_t k = 0; k < K; ++k) {
-    int64_t total = 0;
-    for (int64_t v : ev.confusion[static_cast<size_t>(k)]) total += v;
-    ev.per_class_accuracy.push_back(total ? static_cast<double>(ev.confusion[static_cast<size_t>(k)][static_cast<size_t>(k)]) /
-                                                static_cast<double>(total)
-                                          : NAN);
-  }
+  for (size_t k = 0; k < static_cast<size_t>(K); ++k)
+    ev.per_class_accuracy.push_back(
+        class_total[k] ? static_cast<double>(class_correct[k]) / static_cast<double>(class_total[k]) : NAN);
   return ev;
 }
 
 // ---- Trainer --------------------------------------------------------------------------------
 
 Trainer::Trainer(Config c) : c_(std::move(c)) {
-  NABLA_CHECK(c_.batch_size > 0, "batch size must be positive, got ", c_.batch_size);
-  NABLA_CHECK(c_.epochs >= 0, "epochs must be non-negative, got ", c_.epochs);
-  NABLA_CHECK(c_.lr > 0 && std::isfinite(c_.lr), "learning rate must be positive, got ", c_.lr);
+  c_.validate();
   set_threads(c_.threads);
   data_ = load_data(c_);
   model_ = build_model(c_);
@@ -312,21 +471,28 @@ Trainer::Trainer(Config c) : c_(std::move(c)) {
 }
 
 void Trainer::resume(const std::string& path) {
+  read_checkpoint_header(path);  // refuses a file that is no checkpoint before its tensors are read
   io::TensorFile f = io::load_safetensors(path);
-  Config saved = Config::from_metadata(f.metadata);
-  NABLA_CHECK_KIND(saved.layers == c_.layers && saved.activation == c_.activation && saved.output == c_.output,
-                   ErrorKind::io, path, ": the checkpoint holds layers ", join(saved.layers), " (", saved.activation,
-                   ", output ", saved.output, ") but this run has ", join(c_.layers), " (", c_.activation, ", output ",
-                   c_.output, ")");
+  const Config saved = config_of(f.metadata, path);
+  const std::string diff = setting_difference(c_, saved);
+  NABLA_CHECK_KIND(diff.empty(), ErrorKind::io, path, ": ", diff);
+  check_table(table_of(f), saved, path);
+  check_finite(f, path);
+  const int64_t done = epochs_done_of(f.metadata, saved, path);
   load_parameters(*model_, f, path);
   io::NamedTensors ost;
   for (const auto& [n, t] : f.tensors)
     if (n.rfind("optim.", 0) == 0) ost.emplace_back(n.substr(6), t);
-  opt_->load_state(ost);
-  auto it = f.metadata.find("epochs_done");
-  NABLA_CHECK_KIND(it != f.metadata.end(), ErrorKind::io, path, ": metadata lacks 'epochs_done'");
-  epoch_ = static_cast<int64_t>(parse_double("epochs_done", it->second));
+  try {
+    opt_->load_state(ost);
+  } catch (const Error& e) {
+    throw Error(path + ": " + e.what(), ErrorKind::io);
+  }
+  epoch_ = done;
+  // Without a schedule the rate is the configured one, whatever the state says.
   if (sched_) sched_->set_epoch(epoch_);
+  else opt_->set_lr(c_.lr);
+  resumed_from_ = path;
 }
 
 void Trainer::save(const std::string& path) const {
@@ -340,6 +506,17 @@ void Trainer::save(const std::string& path) const {
   io::save_safetensors(path, ts, m);
 }
 
+CheckpointHeader read_checkpoint_header(const std::string& path) {
+  const io::SafetensorsHeader h = io::read_safetensors_header(path);
+  CheckpointHeader out;
+  out.config = config_of(h.metadata, path);
+  std::vector<std::pair<std::string, Shape>> table;
+  for (const auto& t : h.tensors) table.emplace_back(t.name, t.shape);
+  check_table(table, out.config, path);
+  if (h.metadata.count("epochs_done")) out.epochs_done = epochs_done_of(h.metadata, out.config, path);
+  return out;
+}
+
 std::vector<EpochMetrics> Trainer::fit(const std::string& out, const Callbacks& cb) {
   using clock = std::chrono::steady_clock;
   std::vector<EpochMetrics> history;
@@ -348,6 +525,16 @@ std::vector<EpochMetrics> Trainer::fit(const std::string& out, const Callbacks& 
   lo.shuffle = true;
   lo.seed = c_.seed;
   data::DataLoader loader(data_.train, lo);
+  NABLA_CHECK(loader.num_batches() > 0 || epoch_ >= c_.epochs, "data: no training rows to make a batch of");
+  // Where the divergence messages say the last good state is: only a file
+  // this run wrote, or the one it resumed from.
+  bool saved_here = false;
+  auto kept = [&]() -> std::string {
+    if (out.empty()) return "";
+    if (saved_here || (!resumed_from_.empty() && io::same_file(resumed_from_, out)))
+      return "; the last good checkpoint is kept in " + out;
+    return "; nothing was saved to " + out;
+  };
   model_->train();
   for (; epoch_ < c_.epochs; ++epoch_) {
     loader.set_epoch(epoch_);
@@ -365,7 +552,7 @@ std::vector<EpochMetrics> Trainer::fit(const std::string& out, const Callbacks& 
           [&](const Tensor& x, const Tensor& y) { return compute_loss(c_, model_->forward(x), y); }, b.features,
           b.labels, opt_->params());
       NABLA_CHECK(std::isfinite(lv), "training diverged: the loss is ", lv, " at epoch ", epoch_ + 1, ", batch ",
-                  b.index + 1, " of ", batches, (out.empty() ? "" : "; the last good checkpoint is kept in " + out),
+                  b.index + 1, " of ", batches, kept(),
                   " (try a smaller learning rate)");
       if (c_.clip_grad_norm > 0) optim::clip_grad_norm_(opt_->params(), c_.clip_grad_norm);
       opt_->step();
@@ -387,7 +574,7 @@ std::vector<EpochMetrics> Trainer::fit(const std::string& out, const Callbacks& 
       });
       NABLA_CHECK(finite, "training diverged: the parameters are no longer finite after epoch ", epoch_ + 1,
                   ", batch ", batches, " of ", batches,
-                  (out.empty() ? "" : "; the last good checkpoint is kept in " + out), " (try a smaller learning rate)");
+                  kept(), " (try a smaller learning rate)");
     }
     EpochMetrics m;
     m.epoch = epoch_ + 1;
@@ -400,7 +587,7 @@ std::vector<EpochMetrics> Trainer::fit(const std::string& out, const Callbacks& 
       m.validation_loss = ev.loss;
       m.validation_accuracy = ev.accuracy;
       NABLA_CHECK(std::isfinite(ev.loss), "training diverged: the validation loss is ", ev.loss, " after epoch ",
-                  epoch_ + 1, (out.empty() ? "" : "; the last good checkpoint is kept in " + out),
+                  epoch_ + 1, kept(),
                   " (try a smaller learning rate)");
     } else {
       m.validation_loss = m.validation_accuracy = NAN;
@@ -409,7 +596,7 @@ std::vector<EpochMetrics> Trainer::fit(const std::string& out, const Callbacks& 
     if (sched_) sched_->step();
     int64_t finished = epoch_ + 1;
     std::swap(epoch_, finished);
-    if (!out.empty()) save(out);
+    if (!out.empty()) save(out), saved_here = true;
     std::swap(epoch_, finished);
     history.push_back(m);
     if (cb.on_epoch) cb.on_epoch(m);
@@ -418,14 +605,19 @@ std::vector<EpochMetrics> Trainer::fit(const std::string& out, const Callbacks& 
 }
 
 SavedModel load_model(const std::string& path) {
-  io::TensorFile f = io::load_safetensors(path);
+  // The header first: a file that is no checkpoint of a model that fits is
+  // refused before its tensors are read, and the model is built only once
+  // its size agrees with the file's tensors.
   SavedModel s;
-  s.config = Config::from_metadata(f.metadata);
+  s.config = read_checkpoint_header(path).config;
+  io::TensorFile f = io::load_safetensors(path);
+  s.config = config_of(f.metadata, path);  // the file may have changed in between
+  check_table(table_of(f), s.config, path);
+  check_finite(f, path);
+  if (f.metadata.count("epochs_done")) s.epochs = epochs_done_of(f.metadata, s.config, path);
   s.model = build_model(s.config);
   load_parameters(*s.model, f, path);
-  s.normalizer = load_normalizer(f);
-  auto it = f.metadata.find("epochs_done");
-  if (it != f.metadata.end()) s.epochs = static_cast<int64_t>(parse_double("epochs_done", it->second));
+  s.normalizer = load_normalizer(f, s.config, path);
   s.model->eval();
   return s;
 }

@@ -242,3 +242,176 @@ TEST(TrainConfig, MetadataRoundTrip) {
   m.erase("layers");
   EXPECT_THROW(train::Config::from_metadata(m), Error);
 }
+
+namespace {
+
+// The message of the nabla::Error `fn` throws (fails the test when none).
+template <class F>
+std::string message_of(F&& fn) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()).find('\n'), std::string::npos) << e.what();
+    return e.what();
+  }
+  ADD_FAILURE() << "expected a nabla::Error";
+  return {};
+}
+
+// A checkpoint of `c` whose metadata `edit` may change after the fact.
+void write_checkpoint(const fs::path& path, const train::Config& c, const std::function<void(io::Metadata&)>& edit,
+                      const std::function<void(io::NamedTensors&)>& edit_tensors = {}) {
+  Generator g(1);
+  auto model = nn::mlp(c.layers, c.activation, c.output, g);
+  io::NamedTensors ts;
+  for (auto& [n, t] : model->named_parameters()) ts.emplace_back("model." + n, t);
+  ts.emplace_back("optim.step", scalar_tensor(3, kFloat64));
+  ts.emplace_back("optim.lr", scalar_tensor(c.lr, kFloat64));
+  if (edit_tensors) edit_tensors(ts);
+  io::Metadata m = c.to_metadata();
+  m["epochs_done"] = "1";
+  edit(m);
+  io::save_safetensors(path.string(), ts, m);
+}
+
+}  // namespace
+
+TEST(TrainConfig, ValidateNamesTheImpossibleSetting) {
+  train::Config c;
+  EXPECT_NO_THROW(c.validate());
+  auto bad = [](auto&& edit) {
+    train::Config c;
+    edit(c);
+    return message_of([&] { c.validate(); });
+  };
+  EXPECT_EQ(bad([](auto& c) { c.clip_grad_norm = NAN; }),
+            "gradient clipping norm (--clip-grad-norm) must be a finite number >= 0 (0: off), got nan");
+  EXPECT_EQ(bad([](auto& c) { c.warmup_epochs = -1; }), "warm-up epochs (--warmup) must be >= 0, got -1");
+  EXPECT_EQ(bad([](auto& c) { c.threads = 100000; }).rfind("threads (--threads): 100000 is not a thread count", 0), 0u);
+  EXPECT_EQ(bad([](auto& c) { c.lr = INFINITY; }), "learning rate (--lr) must be a finite number > 0, got inf");
+  EXPECT_EQ(bad([](auto& c) { c.loss = "hinge"; }), "loss: unknown choice 'hinge' (choose cross-entropy, mse, nll)");
+  EXPECT_EQ(bad([](auto& c) { c.layers = {784, int64_t{1} << 62, 10}; }),
+            "mlp: size 784 x 4611686018427387904 overflows 64 bits");
+}
+
+TEST(TrainConfig, LayersAreParsedStrictly) {
+  EXPECT_EQ(train::parse_layers("784,256,10"), (std::vector<int64_t>{784, 256, 10}));
+  EXPECT_EQ(message_of([] { train::parse_layers("784,99999999999999999999,10", "--layers"); }),
+            "--layers: '784,99999999999999999999,10': size '99999999999999999999' does not fit in 64 bits");
+  EXPECT_EQ(message_of([] { train::parse_layers("784,4611686018427387904,10", "--layers"); }),
+            "--layers: '784,4611686018427387904,10': mlp: size 784 x 4611686018427387904 overflows 64 bits");
+  for (const char* s : {"784,-5,10", "784,+5,10", "784, 5,10", "784,,10", "784,5,", "0,5"})
+    EXPECT_NE(message_of([&] { train::parse_layers(s); }).find("is not a comma-separated list of positive sizes"),
+              std::string::npos)
+        << s;
+  // The shortest text that reads back, not 17 digits.
+  train::Config c;
+  c.lr = 0.05;
+  EXPECT_EQ(c.to_metadata().at("lr"), "0.05");
+}
+
+TEST_F(TrainFixture, CraftedCheckpointsAreRefusedBeforeTheModelIsBuilt) {
+  const train::Config c = config();
+  const fs::path p = dir / "crafted.safetensors";
+  // 36·2000000 + 2000000·3 parameters (300 MB) claimed, 0.7k present: refused from the header.
+  write_checkpoint(p, c, [](io::Metadata& m) { m["layers"] = "36,2000000,3"; });
+  EXPECT_EQ(message_of([&] { train::load_model(p.string()); }),
+            p.string() + ": the metadata's layers 36,2000000,3 have 80000003 parameters but the file's model tensors "
+                         "hold 643");
+  write_checkpoint(p, c, [](io::Metadata& m) { m["layers"] = "36,4611686018427387904,3"; });
+  EXPECT_EQ(message_of([&] { train::load_model(p.string()); }),
+            p.string() + ": checkpoint metadata: layers: '36,4611686018427387904,3': mlp: size 36 x "
+                         "4611686018427387904 overflows 64 bits");
+  write_checkpoint(p, c, [](io::Metadata& m) { m["epochs_done"] = "nan"; });
+  EXPECT_EQ(message_of([&] { train::load_model(p.string()); }),
+            p.string() + ": checkpoint metadata: 'epochs_done' = 'nan' is not a whole number from 0 to 4");
+  write_checkpoint(p, c, [](io::Metadata& m) { m["batch_size"] = "1e3"; });
+  EXPECT_EQ(message_of([&] { train::load_model(p.string()); }),
+            p.string() + ": checkpoint metadata: 'batch_size' = '1e3' is not a whole number from 1 to "
+                         "9223372036854775807");
+  write_checkpoint(p, c, [](io::Metadata& m) { m["optimizer"] = "\x1b[2J"; });
+  EXPECT_EQ(message_of([&] { train::load_model(p.string()); }),
+            p.string() + ": checkpoint metadata: optimizer: unknown choice '\x1b[2J' (choose sgd, momentum, "
+                         "nesterov, adam, adamw)");
+  // Non-finite state: a weight, an optimizer moment.
+  write_checkpoint(p, c, [](io::Metadata&) {}, [](io::NamedTensors& ts) { ts[0].second.set({1, 2}, NAN); });
+  EXPECT_EQ(message_of([&] { train::load_model(p.string()); }),
+            p.string() + ": tensor 'model.0.weight' holds nan at element 38; a checkpoint holds finite values only "
+                         "(damaged, or saved from a diverged run?)");
+  write_checkpoint(p, c, [](io::Metadata&) {}, [](io::NamedTensors& ts) {
+    ts.emplace_back("optim.exp_avg.0", full({16, 36}, INFINITY));
+  });
+  train::Trainer t(c);
+  EXPECT_EQ(message_of([&] { t.resume(p.string()); }),
+            p.string() + ": tensor 'optim.exp_avg.0' holds inf at element 0; a checkpoint holds finite values only "
+                         "(damaged, or saved from a diverged run?)");
+}
+
+TEST_F(TrainFixture, ResumeRefusesOtherSettingsAndTakesTheConfiguredRate) {
+  train::Config c = config();
+  c.schedule = "none";
+  c.epochs = 1;
+  const fs::path p = dir / "ck.safetensors";
+  train::Trainer(c).fit(p.string());
+  train::Config other = c;
+  other.epochs = 2;
+  other.lr = 0.5;
+  train::Trainer t(other);
+  EXPECT_EQ(message_of([&] { t.resume(p.string()); }),
+            p.string() + ": the checkpoint was trained with lr 0.001, this run has 0.5");
+  // The optimizer state's rate is not the run's: without a schedule the configured one holds.
+  write_checkpoint(p, c, [](io::Metadata&) {}, [](io::NamedTensors& ts) {
+    for (auto& [n, x] : ts)
+      if (n == "optim.lr") x = scalar_tensor(0, kFloat64);
+  });
+  train::Config more = c;
+  more.epochs = 2;
+  train::Trainer r(more);
+  r.resume(p.string());
+  auto h = r.fit();
+  ASSERT_EQ(h.size(), 1u);
+  EXPECT_EQ(h[0].lr, 0.001);
+  EXPECT_EQ(train::read_checkpoint_header(p.string()).epochs_done, 1);
+}
+
+TEST_F(TrainFixture, DivergenceNamesOnlyACheckpointThatExists) {
+  train::Config bad = config();
+  bad.optimizer = "sgd";
+  bad.lr = 1e30;
+  const fs::path p = dir / "never.safetensors";
+  train::Trainer t(bad);
+  const std::string m = message_of([&] { t.fit(p.string()); });
+  EXPECT_NE(m.find("; nothing was saved to " + p.string()), std::string::npos) << m;
+  EXPECT_EQ(m.find("last good checkpoint"), std::string::npos) << m;
+  EXPECT_FALSE(fs::exists(p));
+}
+
+TEST_F(TrainFixture, NoTrainingRowsIsAnError) {
+  write_idx_set(dir, "train", 0, 1);
+  train::Config c = config();
+  c.validation_fraction = 0;
+  EXPECT_EQ(message_of([&] { train::Trainer t(c); }), "data: '" + dir.string() + "' has no training rows");
+}
+
+TEST_F(TrainFixture, ManyClassesEvaluateWithoutAConfusionMatrix) {
+  train::Config c = config();
+  c.layers = {36, 5000};
+  Generator g(2);
+  auto model = nn::mlp(c.layers, c.activation, c.output, g);
+  data::Dataset ds;
+  ds.features = zeros({3, 36});
+  ds.labels = tensor(std::vector<float>{4999, 0, 17});
+  ds.num_classes = 5000;
+  train::Evaluation e = train::evaluate(*model, c, ds);
+  EXPECT_TRUE(e.confusion.empty());  // 5000² counts would be 200 MB
+  ASSERT_EQ(e.per_class_accuracy.size(), 5000u);
+  EXPECT_TRUE(std::isnan(e.per_class_accuracy[1]));
+  // All rows are zeros: one prediction for all three, right for at most one.
+  int right = 0;
+  for (int k : {0, 17, 4999}) right += e.per_class_accuracy[static_cast<size_t>(k)] == 1.0;
+  EXPECT_EQ(e.accuracy, right / 3.0);
+  ds.labels = tensor(std::vector<float>{5000, 0, 1});
+  ds.num_classes = 0;
+  EXPECT_EQ(message_of([&] { train::evaluate(*model, c, ds); }),
+            "cross_entropy: label 5000 at position 0 is not a class index in [0, 5000)");
+}
