@@ -385,7 +385,9 @@ std::vector<std::pair<std::string, Shape>> table_of(const io::TensorFile& f) {
 // Every tensor of a checkpoint is finite: a NaN weight or optimizer moment
 // would only show up later as a diverged run.
 void check_finite(const io::TensorFile& f, const std::string& path) {
-  for (const auto& [name, t] : f.tensors) {
+  for (const auto& entry : f.tensors) {
+    const std::string& name = entry.first;
+    const Tensor& t = entry.second;  // not a structured binding: the lambda below captures it
     int64_t bad = -1;
     double value = 0;
     dispatch(t.dtype(), [&]<class T>() {
