@@ -15,7 +15,7 @@ import math
 import os
 import statistics
 import sys
-import time
+import timeit
 
 import numpy as np
 import torch
@@ -35,14 +35,12 @@ nb.set_threads(THREADS)
 
 
 def timed(fn, min_time=0.5):
-    fn()
-    samples = []
-    start = time.perf_counter()
-    while time.perf_counter() - start < min_time or len(samples) < 5:
-        t = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - t)
-    return statistics.median(samples) * 1e3
+    """Median milliseconds per call, over at least min_time seconds of calls."""
+    timer = timeit.Timer(fn)
+    number, _ = timer.autorange()  # calls per sample: at least 0.2 s of them
+    number = max(1, number // 4)
+    samples = timer.repeat(repeat=max(5, int(min_time / 0.05)), number=number)
+    return statistics.median(samples) / number * 1e3
 
 
 def problem(n):

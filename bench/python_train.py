@@ -5,22 +5,23 @@ same loop in PyTorch, side by side in one run.
 All sides: MLP 784-256-128-10 ReLU, Adam lr 1e-3, all 60 000 Fashion-MNIST
 training images (Debian's dataset-fashion-mnist) with pixels in [0, 1], a fresh
 seeded shuffle every epoch, cross-entropy from logits, no schedule, each
-library the machine's cores as threads. Epoch time covers the training loop only (the
+library's default threads (nabla: the cores; PyTorch: its OpenMP default, one
+thread on the 2-core host of BENCHMARKS.md, where two threads ran 20x slower
+among the other tenants' load), or --threads N for all. Epoch time covers the training loop only (the
 test accuracy after each epoch is not timed); the figure is the median of
 epochs 2..N. Sides:
   nabla train      the command (--validation 0 --normalize none --schedule none)
   python           for xb, yb in loader: loss = cross_entropy(model(xb), yb); zero_grad; backward; step
   python-parallel  the same loop with nabla.data_parallel_backward (the command's step: the batch
                    split by rows over the threads)
-  torch            the `python` loop written with torch
+  torch            the `python` loop written with torch (bench/train_torch.py)
 Each side runs in its own process; with --rounds R the sides alternate R times
 and the medians over rounds are reported.
 
   PYTHONPATH=build/release/python /usr/bin/python3 bench/python_train.py [--nabla build/release/nabla]
-      [--epochs 3] [--batch 128] [--rounds 1]
+      [--epochs 3] [--batch 128] [--rounds 1] [--threads N]
 """
 import argparse
-import gzip
 import json
 import os
 import statistics
@@ -30,11 +31,11 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-DATA = "/usr/share/datasets/fashion-mnist"
 
 
-def run_python_side(side, epochs, batch, seed):
+def run_python_side(side, epochs, batch, seed, threads):
     import nabla as nb
+    nb.set_threads(threads)
     d = nb.data.load_fashion_mnist()
     train, test = d.train, d.test
     loader = nb.data.DataLoader(train, batch_size=batch, shuffle=True, seed=seed)
@@ -67,60 +68,27 @@ def run_python_side(side, epochs, batch, seed):
     return times, accs
 
 
-def run_torch_side(epochs, batch, seed):
-    import numpy as np
-    import torch
-    import torch.nn.functional as F
-    torch.manual_seed(seed)
-    torch.set_num_threads(os.cpu_count())  # PyTorch's OpenMP default here is 1 thread; nabla uses the cores
-
-    def load(split):
-        with gzip.open(f"{DATA}/{split}-images-idx3-ubyte.gz", "rb") as f:
-            x = np.frombuffer(f.read(), dtype=np.uint8, offset=16).reshape(-1, 784)
-        with gzip.open(f"{DATA}/{split}-labels-idx1-ubyte.gz", "rb") as f:
-            y = np.frombuffer(f.read(), dtype=np.uint8, offset=8)
-        return torch.from_numpy(x.astype(np.float32) / 255.0), torch.from_numpy(y.astype(np.int64))
-
-    xtr, ytr = load("train")
-    xte, yte = load("t10k")
-    model = torch.nn.Sequential(torch.nn.Linear(784, 256), torch.nn.ReLU(), torch.nn.Linear(256, 128), torch.nn.ReLU(),
-                                torch.nn.Linear(128, 10))
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    n = xtr.shape[0]
-    times, accs = [], []
-    for _ in range(epochs):
-        t0 = time.perf_counter()
-        perm = torch.randperm(n)
-        total = 0.0
-        for i in range(0, n, batch):
-            idx = perm[i:i + batch]
-            xb, yb = xtr[idx], ytr[idx]
-            loss = F.cross_entropy(model(xb), yb)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += loss.item() * xb.shape[0]
-        times.append(time.perf_counter() - t0)
-        with torch.no_grad():
-            accs.append((model(xte).argmax(1) == yte).float().mean().item())
-    return times, accs
+def run_torch_side(epochs, batch, seed, threads):
+    """bench/train_torch.py: the `python` loop written with torch."""
+    cmd = [sys.executable, os.path.join(HERE, "train_torch.py"), "--epochs", str(epochs), "--batch", str(batch),
+           "--seed", str(seed), "--threads", str(threads)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    j = json.loads([ln for ln in out.splitlines() if ln.startswith("JSON ")][-1][5:])
+    return j["epoch_times"], j["test_acc"]
 
 
-def run_command(nabla, epochs, batch, seed):
+def run_command(nabla, epochs, batch, seed, threads):
     with tempfile.TemporaryDirectory() as tmp:
         metrics = os.path.join(tmp, "m.json")
         cmd = [nabla, "train", "--epochs", str(epochs), "--batch-size", str(batch), "--validation", "0",
-               "--normalize", "none", "--schedule", "none", "--seed", str(seed), "--out", "", "--metrics-json", metrics]
+               "--normalize", "none", "--schedule", "none", "--seed", str(seed), "--threads", str(threads), "--out", "",
+               "--metrics-json", metrics]
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
         with open(metrics) as f:
             m = json.load(f)
     return [e["seconds"] for e in m], [e["test_accuracy"] for e in m]
 
 
-def worker(side, epochs, batch, seed):
-    if side == "torch":
-        return run_torch_side(epochs, batch, seed)
-    return run_python_side(side, epochs, batch, seed)
 
 
 def main():
@@ -130,10 +98,11 @@ def main():
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=0, help="threads for every side (0: each one's default)")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.worker:
-        times, accs = worker(a.worker, a.epochs, a.batch, a.seed)
+        times, accs = run_python_side(a.worker, a.epochs, a.batch, a.seed, a.threads)
         print("JSON " + json.dumps({"times": times, "accs": accs}), flush=True)
         return
 
@@ -143,10 +112,13 @@ def main():
     for r in range(a.rounds):
         for s in sides:
             if s == "nabla train":
-                times, acc = run_command(a.nabla, a.epochs, a.batch, a.seed)
+                times, acc = run_command(a.nabla, a.epochs, a.batch, a.seed, a.threads)
+            elif s == "torch":
+                times, acc = run_torch_side(a.epochs, a.batch, a.seed, a.threads)
             else:
-                out = subprocess.run([sys.executable, __file__, "--worker", s, "--epochs", str(a.epochs), "--batch",
-                                      str(a.batch), "--seed", str(a.seed)], check=True, capture_output=True, text=True)
+                cmd = [sys.executable, __file__, "--worker", s, "--epochs", str(a.epochs), "--batch", str(a.batch),
+                       "--seed", str(a.seed), "--threads", str(a.threads)]
+                out = subprocess.run(cmd, check=True, capture_output=True, text=True)
                 line = [ln for ln in out.stdout.splitlines() if ln.startswith("JSON ")][-1]
                 j = json.loads(line[5:])
                 times, acc = j["times"], j["accs"]

@@ -146,3 +146,26 @@ def test_gradients_flow_through_wrapped_memory():
     t = nb.from_numpy(a).requires_grad_()
     (t * t).sum().backward()
     np.testing.assert_allclose(t.grad.numpy(), 2 * a)
+
+
+def test_interpreter_exit_with_shared_tensors_alive():
+    # tensors wrapping NumPy and torch memory, and arrays and torch tensors
+    # wrapping nabla memory, all alive when the interpreter shuts down
+    import subprocess
+    import sys
+    code = """
+import numpy as np, torch, nabla as nb
+t = nb.from_numpy(np.ones(10, dtype=np.float32)[::2])
+u = nb.from_dlpack(torch.ones(5).t())
+n = np.from_dlpack(nb.ones(3))
+x = torch.from_dlpack(nb.ones(3))
+unused = nb.ones(2).__dlpack__()
+class M(nb.nn.Module):
+    def forward(self, x):
+        return x
+seq = nb.nn.Sequential(M(), nb.nn.Linear(2, 2))
+print(float(t.sum()) + float(u.sum()))
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "10.0"
