@@ -41,7 +41,7 @@ bool exclusively_owned(const Tensor& t) {
 // place: in-place writes do not propagate tangents.
 void accumulate(Tensor& slot, Tensor g, bool create_graph, Node::List<Tensor*>* shared = nullptr) {
   if (!slot.defined()) {
-    if (shared && !create_graph && !exclusively_owned(g) && !has_tangent(g) && !g.impl()->diag_batch)
+    if (shared && !create_graph && !exclusively_owned(g) && !has_tangent(g) && !is_diag_batch(g))
       shared->push_back(&slot);
     slot = std::move(g);
     return;
@@ -51,9 +51,9 @@ void accumulate(Tensor& slot, Tensor g, bool create_graph, Node::List<Tensor*>* 
   } else {
     NoGradGuard ng;
     if (exclusively_owned(slot) && !has_tangent(slot) && !has_tangent(g)) {
-      const bool diag = slot.impl()->diag_batch && g.impl()->diag_batch;
+      const bool diag = is_diag_batch(slot) && is_diag_batch(g);
       slot.add_(g);
-      slot.impl()->diag_batch = diag;  // diag + diag stays diagonal
+      set_diag_batch(slot, diag);  // diag + diag stays diagonal
     } else {
       slot = slot + g;
     }
@@ -64,15 +64,16 @@ void accumulate(Tensor& slot, Tensor g, bool create_graph, Node::List<Tensor*>* 
 // else still shares it (Note [Shared gradients]).
 void unshare_slot(Tensor& slot) {
   if (!slot.defined() || exclusively_owned(slot)) return;
-  const bool diag = slot.impl()->diag_batch;
+  const bool diag = is_diag_batch(slot);
   slot = slot.detach().clone();
-  slot.impl()->diag_batch = diag;
+  set_diag_batch(slot, diag);
 }
 
 }  // namespace
 
 std::string Tensor::grad_fn_name() const {
-  return impl_ && impl_->grad_fn ? std::string(impl_->grad_fn->name) + "Backward" : std::string();
+  Node* n = impl_ ? grad_fn_of(*impl_) : nullptr;
+  return n ? std::string(n->name) + "Backward" : std::string();
 }
 
 namespace {
@@ -248,8 +249,8 @@ class ScratchLease {
 
 // The node that takes t's gradient: its grad_fn, or a leaf's accumulator.
 Node* node_of(const Tensor& t) {
-  TensorImpl* i = t.impl();
-  return i->grad_fn ? i->grad_fn.get() : grad_accumulator(t.impl_ptr()).get();
+  Node* n = grad_fn_of(*t.impl());
+  return n ? n : grad_accumulator(t.impl_ptr()).get();
 }
 
 // Note [Node lifetime in a pass]: the pass holds raw Node pointers. Every node
@@ -393,13 +394,13 @@ struct Pass {
     auto* acc = static_cast<AccumulateGrad*>(node);
     std::lock_guard<detail::SpinLock> lock(acc->mu);
     if (!acc->leaf || !acc->leaf->requires_grad) return;
-    Tensor& slot = acc->leaf->grad;
+    Tensor& slot = ensure_autograd_meta(*acc->leaf).grad;
     if (slot.defined()) {
       accumulate(slot, std::move(g), create_graph);
       return;
     }
     slot = std::move(g);
-    if (!create_graph && !has_tangent(slot) && !slot.impl()->diag_batch) unshare_slot(slot);
+    if (!create_graph && !has_tangent(slot) && !is_diag_batch(slot)) unshare_slot(slot);
   }
 
   void finish() {

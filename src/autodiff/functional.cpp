@@ -43,7 +43,7 @@ Tensor fresh(const Tensor& x, const char* op) {
 
 void set_input_tangent(Tensor& x, Tensor t) {
   if (t.dtype() != x.dtype()) t = t.to(x.dtype());
-  x.impl()->tangent = std::move(t);
+  ensure_autograd_meta(*x.impl()).tangent = std::move(t);
 }
 
 // The m×m identity as a batch of m output seeds of y's shape.
@@ -51,7 +51,7 @@ Tensor identity_seed(const Tensor& y) {
   const int64_t m = y.numel();
   Tensor seed = eye(m, y.dtype());
   if (y.dim() != 1) seed = seed.reshape(tangent_shape(m, y.shape()));
-  seed.impl()->diag_batch = y.dim() == 1;  // lets element-wise VJPs and Ax skip the zeros
+  set_diag_batch(seed, y.dim() == 1);  // lets element-wise VJPs and Ax skip the zeros
   return seed;
 }
 
@@ -194,7 +194,7 @@ std::vector<Tensor> jacobian(const TensorsFn& f, const std::vector<Tensor>& inpu
   std::vector<Tensor> out;
   for (size_t i = 0; i < inputs.size(); ++i) {
     Tensor g = gs[i];
-    g.impl()->diag_batch = false;
+    set_diag_batch(g, false);
     Tensor block = reshape(g, {m, inputs[i].numel()});  // row r = ∇y_rᵀ: numerator layout
     out.push_back(o.layout == JacobianLayout::numerator ? block.contiguous() : block.t().contiguous());
   }

@@ -19,6 +19,7 @@
 #include <initializer_list>
 
 #include "../tensor/tensor_impl.hpp"
+#include "autograd_meta.hpp"
 
 namespace nabla {
 
@@ -30,10 +31,15 @@ struct ForwardState {
 };
 ForwardState& forward_state() noexcept;
 
-inline bool has_tangent(const Tensor& t) noexcept { return t.defined() && t.impl()->tangent.defined(); }
+inline bool has_tangent(const Tensor& t) noexcept {
+  if (!t.defined()) return false;
+  AutogradMeta* m = autograd_meta(*t.impl());
+  return m && m->tangent.defined();
+}
 // A tangent that the op being run must propagate (not inside a tangent rule).
 inline bool live_tangent(const Tensor& t) noexcept { return has_tangent(t) && forward_state().suspended == 0; }
-inline const Tensor& tangent_of(const Tensor& t) { return t.impl()->tangent; }
+// t's tangent (undefined when it has none).
+const Tensor& tangent_of(const Tensor& t) noexcept;
 
 // [k] followed by `shape`.
 Shape tangent_shape(int64_t k, const Shape& shape);

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "../tensor/small_alloc.hpp"
+#include "autograd_meta.hpp"
 #include "../tensor/tensor_impl.hpp"
 #include "nabla/grad_mode.hpp"
 
@@ -64,6 +65,8 @@ struct Node {
   bool released = false;       // graph state: a pass without retain_graph ran it
   bool saves_output = false;   // the VJP reads the output by pointer (Note [Edges])
   bool is_accumulator = false;  // an AccumulateGrad
+  // The state of the tensor this node made (Note [Outputs' state in their nodes]).
+  AutogradMeta output_meta;
 
   // Frees the chain of nodes behind this one iteratively (graph.cpp): the
   // default, recursive destruction would overflow the stack on deep graphs.
@@ -102,7 +105,7 @@ class SpinLock {
 // AccumulateGrad): every graph that reads the leaf shares it, so a pass sums
 // all of a leaf's gradients in one place and delivers them into .grad() once,
 // under `mu` (concurrent backward() calls may reach one leaf). The leaf owns
-// its accumulator (through `self`; TensorImpl::grad_accumulator points at
+// its accumulator (through `self`; AutogradMeta::grad_accumulator points at
 // it), and the accumulator does not own the leaf: a graph does not keep a
 // leaf alive. A dying leaf clears `leaf` under `mu` and drops `self`
 // (forget_accumulator), and a leaf that is gone gets nothing. (A raw pointer
@@ -117,6 +120,19 @@ struct AccumulateGrad final : Node {
   void release() override {}
 };
 
+// Makes `node` the grad_fn of the op's fresh output o, whose state then lives
+// in the node (Note [Outputs' state in their nodes]).
+template <class N>
+void set_grad_fn(TensorImpl& o, std::shared_ptr<N> node) {
+  AutogradMeta* m = autograd_meta(o);
+  if (!m) {
+    m = &node->output_meta;
+    m->in_node = true;
+    o.autograd.store(m, std::memory_order_release);
+  }
+  m->grad_fn = std::move(node);
+}
+
 // The leaf's accumulator, made on first use (graph.cpp).
 const std::shared_ptr<Node>& grad_accumulator(const std::shared_ptr<TensorImpl>& leaf);
 
@@ -124,8 +140,9 @@ const std::shared_ptr<Node>& grad_accumulator(const std::shared_ptr<TensorImpl>&
 inline Edge make_edge(const Tensor& t) {
   if (!t.defined() || !t.impl()->requires_grad) return {};
   const std::shared_ptr<TensorImpl>& impl = t.impl_ptr();
-  if (!impl->grad_fn) return {grad_accumulator(impl), nullptr};
-  return {impl->grad_fn, impl->grad_fn->saves_output ? impl : nullptr};
+  AutogradMeta* m = autograd_meta(*impl);
+  if (!m || !m->grad_fn) return {grad_accumulator(impl), nullptr};
+  return {m->grad_fn, m->grad_fn->saves_output ? impl : nullptr};
 }
 
 // A node holding `vjp`, from the small-block free lists.
@@ -164,7 +181,7 @@ void record(Tensor& out, const char* name, std::initializer_list<const Tensor*> 
   node->out_shape = o->shape;
   node->out_dtype = o->dtype;
   o->requires_grad = true;
-  o->grad_fn = std::move(node);
+  set_grad_fn(*o, std::move(node));
 }
 
 }  // namespace nabla

@@ -176,7 +176,7 @@ Tensor& inplace2(Tensor& self, const Tensor& other, const char* op, F f) {
                      [&f](T u, T v) { return static_cast<T>(f(u, v)); });
   });
   ++s.storage->version;
-  s.diag_batch = false;
+  set_diag_batch(s, false);
   return self;
 }
 template <class F>
@@ -188,7 +188,7 @@ Tensor& inplace1(Tensor& self, const char* op, F f) {
                      [&f](T u) { return static_cast<T>(f(u)); });
   });
   ++s.storage->version;
-  s.diag_batch = false;
+  set_diag_batch(s, false);
   return self;
 }
 }  // namespace

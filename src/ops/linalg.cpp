@@ -188,7 +188,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
         if (ctx.need(0)) ctx.set(0, gb * b);
         if (ctx.need(1)) ctx.set(1, gb * a);
       } else if (rb == 1) {  // y = A b: Ḡ bᵀ and Aᵀ Ḡ (summed over any batch)
-        if (ra == 2 && nb == 0 && !g.impl()->diag_batch && !differentiable({&g, &a, &b})) {
+        if (ra == 2 && nb == 0 && !is_diag_batch(g) && !differentiable({&g, &a, &b})) {
           // the plain case, straight on the buffers: Ḡ bᵀ an outer product, Aᵀ Ḡ = Ḡᵀ A one GEMV
           if (ctx.need(0)) ctx.set(0, outer_product(g, b));
           if (ctx.need(1)) ctx.set(1, matmul_2d(g, a));
@@ -197,7 +197,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
         if (ctx.need(0)) ctx.set(0, sum_to_batched(unsqueeze(g, -1) * b, a.shape(), nb));
         if (ctx.need(1)) {
           const int64_t m = a.shape()[ra - 2], n = b.shape()[0];
-          if (ra == 2 && g.impl()->diag_batch && g.dim() == 2 && g.shape()[0] == m && g.shape()[1] == m) {
+          if (ra == 2 && is_diag_batch(g) && g.dim() == 2 && g.shape()[0] == m && g.shape()[1] == m) {
             // diagonal Ḡ = diag(d): Ḡ A = d ⊙ A, rows scaled, O(mn)
             ctx.set(1, unsqueeze(diag(g), -1) * a);
           } else if (ra == 2) {  // one GEMM over all batch rows: [B, m] · A

@@ -134,7 +134,7 @@ Tensor unary_scale_diag(const Op& op, const Tensor& g, const Tensor& x, const Te
     T* o = out.impl()->data<T>();
     for (int64_t i = 0; i < m; ++i) o[i * (m + 1)] = gp[i * gs] * op.template df<T>(xp[i * xs], yp[i * ys]);
   });
-  out.impl()->diag_batch = true;
+  set_diag_batch(out, true);
   return out;
 }
 
@@ -145,7 +145,7 @@ Tensor unary_scale(const Op& op, const Tensor& g, const Tensor& x, const TensorI
   if (differentiable({&g, &x})) return g * op.df(x, unary_apply(op, x));  // recompute y in the graph (and its tangent)
   const TensorImpl& gi = *g.impl();
   const TensorImpl& xi = *x.impl();
-  if (gi.diag_batch && gi.shape.size() == 2 && xi.shape.size() == 1 && gi.shape[0] == gi.shape[1] &&
+  if (is_diag_batch(gi) && gi.shape.size() == 2 && xi.shape.size() == 1 && gi.shape[0] == gi.shape[1] &&
       xi.shape[0] == gi.shape[0])
     return unary_scale_diag(op, g, x, yi);
   Tensor out = make_tensor(gi.shape, gi.dtype);

@@ -510,7 +510,7 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
     node->out_shape = s;
     node->out_dtype = y.dtype();
     y.impl()->requires_grad = true;
-    y.impl()->grad_fn = std::move(node);
+    set_grad_fn(*y.impl(), std::move(node));
   }
   // linear: the tangents concatenated (zeros for inputs without one)
   bool any_tangent = false;

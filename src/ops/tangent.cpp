@@ -29,7 +29,7 @@ void set_tangent(Tensor& y, Tensor t) {
     t = expand(lift_tangent(t, ys.size()), tangent_shape(t.shape()[0], ys));
   }
   if (t.dtype() != y.dtype()) t = t.to(y.dtype());
-  y.impl()->tangent = std::move(t);
+  output_autograd_meta(*y.impl()).tangent = std::move(t);
 }
 
 }  // namespace nabla

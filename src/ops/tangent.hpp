@@ -25,7 +25,7 @@ void jvp_rule(Tensor& y, std::initializer_list<const Tensor*> inputs, const char
               bool elementwise = false) {
   bool any = false;
   for (const Tensor* t : inputs)
-    if (t->defined() && t->impl()->tangent.defined()) any = true;
+    if (has_tangent(*t)) any = true;
   if (!any || !tangent_wanted(inputs, elementwise, name)) return;
   for (const Tensor* t : inputs)
     if (t->is_same(y)) return;  // the op handed back its input: the tangent is already there

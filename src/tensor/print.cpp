@@ -96,7 +96,7 @@ std::ostream& operator<<(std::ostream& os, const Tensor& x) {
   if (nabla::numel(t.shape) == 0) os << "[]";
   else p.print(os, 0, 0, 7);
   os << ", shape=" << t.shape << ", dtype=" << t.dtype;
-  if (t.grad_fn) os << ", grad_fn=" << x.grad_fn_name();
+  if (std::string f = x.grad_fn_name(); !f.empty()) os << ", grad_fn=" << f;
   else if (t.requires_grad) os << ", requires_grad=true";
   return os << ')';
 }

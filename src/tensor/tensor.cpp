@@ -286,24 +286,8 @@ template std::vector<int64_t> Tensor::to_vector<int64_t>() const;
 template std::vector<int> Tensor::to_vector<int>() const;
 
 bool Tensor::requires_grad() const { NABLA_DEFINED("requires_grad"); return impl_->requires_grad; }
-Tensor& Tensor::requires_grad_(bool r) {
-  NABLA_DEFINED("requires_grad_");
-  NABLA_CHECK_KIND(impl_->grad_fn == nullptr || r, ErrorKind::autograd,
-                   "requires_grad_: cannot turn off requires_grad on a non-leaf tensor; use detach()");
-  impl_->requires_grad = r;
-  return *this;
-}
-bool Tensor::is_leaf() const { NABLA_DEFINED("is_leaf"); return impl_->grad_fn == nullptr; }
-const Tensor& Tensor::grad() const { NABLA_DEFINED("grad"); return impl_->grad; }
-Tensor& Tensor::mutable_grad() { NABLA_DEFINED("mutable_grad"); return impl_->grad; }
-void Tensor::set_grad(const Tensor& g) {
-  NABLA_DEFINED("set_grad");
-  if (g.defined())
-    NABLA_CHECK(g.shape() == shape() && g.dtype() == dtype(), "set_grad: gradient ", g.shape_str(), " ",
-                g.dtype(), " does not match tensor ", shape_str(), " ", dtype());
-  impl_->grad = g;
-}
-void Tensor::zero_grad() { NABLA_DEFINED("zero_grad"); impl_->grad = Tensor(); }
+// requires_grad_, is_leaf, grad, mutable_grad, set_grad and zero_grad read the
+// autograd state, which this layer does not interpret: src/graph/graph.cpp.
 
 Tensor Tensor::detach() const {
   NABLA_DEFINED("detach");

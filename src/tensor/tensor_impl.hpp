@@ -77,9 +77,14 @@ StorageRef new_storage_record();
 // A fresh TensorImpl (no storage yet), from the small-block free lists.
 std::shared_ptr<TensorImpl> new_tensor_impl();
 
-struct TensorImpl;
-// Tells a dying leaf's accumulator that the leaf is gone (src/graph/graph.cpp).
-void forget_accumulator(TensorImpl& leaf) noexcept;
+// The autograd state of a tensor: its node in a graph, a leaf's accumulator,
+// .grad(), forward-mode tangents. The tensor layer holds it and never looks
+// inside; AutogradMeta (src/graph/autograd_meta.hpp) derives from this, and
+// only the graph layer and those above it read it.
+struct AutogradMetaInterface {
+  virtual ~AutogradMetaInterface() = default;
+  virtual void drop() noexcept = 0;  // the tensor that held it is gone
+};
 
 struct TensorImpl {
   StorageRef storage;
@@ -88,19 +93,9 @@ struct TensorImpl {
   Dims strides;  // in elements
   DType dtype = kFloat32;
   bool requires_grad = false;
-  std::shared_ptr<Node> grad_fn;  // null for leaves and for tensors outside any graph
-  // A leaf that requires grad: the node its consumers' edges point at
-  // (AccumulateGrad, src/graph/node.hpp), made on first use and never
-  // replaced. The leaf's share of it is AccumulateGrad::self, so that this
-  // costs one word here (a tensor handle stays within four cache lines).
-  std::atomic<Node*> grad_accumulator{nullptr};
-  Tensor grad;
-  // Forward mode: the tangents of k directions at once, shape [k, ...shape]
-  // (undefined outside forward mode; see src/graph/forward.hpp).
-  Tensor tangent;
-  // Batched reverse mode: set on an upstream gradient of shape [m, m] that is
-  // diagonal (row i is non-zero only at column i), so VJPs may skip the zeros.
-  bool diag_batch = false;
+  // Null until a graph, a gradient or a tangent first touches the tensor; set
+  // once (compare-and-swap, so two passes may reach a leaf at once), owned.
+  std::atomic<AutogradMetaInterface*> autograd{nullptr};
 
   char* bytes() const {
     return static_cast<char*>(storage->data) + offset * static_cast<int64_t>(itemsize(dtype));
@@ -115,7 +110,7 @@ struct TensorImpl {
   TensorImpl(const TensorImpl&) = delete;
   TensorImpl& operator=(const TensorImpl&) = delete;
   ~TensorImpl() {
-    if (grad_accumulator.load(std::memory_order_relaxed)) forget_accumulator(*this);
+    if (AutogradMetaInterface* m = autograd.load(std::memory_order_relaxed)) m->drop();
   }
 };
 
