@@ -254,3 +254,48 @@ def test_data_parallel_backward_matches_backward(rng):
 
     with pytest.raises(KeyError):
         nb.data_parallel_backward(failing, x, y, model)
+
+
+def test_data_utilities_and_trainer(tmp_path):
+    csv = tmp_path / "d.csv"
+    rows = [(i % 7 / 7.0, (i * 3 % 5) / 5.0, i % 2) for i in range(40)]
+    csv.write_text("x,y,label\n" + "".join(f"{a},{b},{c}\n" for a, b, c in rows))
+    ds = nb.data.read_csv(str(csv))
+    assert len(ds) == 40 and ds.num_features == 2 and ds.num_classes == 2 and ds.feature_names == ["x", "y"]
+    tr, va = nb.data.train_validation_split(ds, 0.25, seed=1)
+    assert len(tr) == 30 and len(va) == 10
+    norm = nb.data.Normalizer.fit(tr.features)
+    z = norm.apply(tr.features).numpy()
+    np.testing.assert_allclose(z.mean(0), 0, atol=1e-5)
+    np.testing.assert_allclose(z.std(0), 1, atol=1e-4)
+    with pytest.raises(nb.Error) as e:
+        nb.data.read_csv(str(tmp_path / "missing.csv"))
+    assert "missing.csv" in str(e.value)
+
+    c = nb.TrainConfig()
+    c.data, c.layers, c.epochs, c.batch_size, c.lr = str(csv), [2, 4, 2], 2, 8, 0.01
+    t = nb.Trainer(c)
+    h = t.fit()
+    assert t.epochs_done == 2 and len(h) == 2
+    ev = nb.evaluate(t.model, c, t.validation_data)
+    assert 0 <= ev.accuracy <= 1 and len(ev.confusion) == 2
+    assert isinstance(t.model, nb.nn.Sequential) and t.model.num_parameters() == 2 * 4 + 4 + 4 * 2 + 2
+
+
+def test_initializers_dropout_and_schedules():
+    w = nb.empty(64, 32)
+    nb.nn.init.xavier_uniform_(w, generator=nb.Generator(0))
+    bound = (6 / (64 + 32)) ** 0.5
+    assert abs(w).max().item() <= bound and abs(w).max().item() > 0.9 * bound
+    nb.nn.init.zeros_(w)
+    assert w.sum().item() == 0
+    d = nb.nn.Dropout(0.5, seed=3)
+    y = d(nb.ones(1000))
+    kept = (y > 0).sum().item()
+    assert 400 < kept < 600 and set(np.unique(y.numpy())) <= {0.0, 2.0}
+    assert nb.equal(d.eval()(nb.ones(10)), nb.ones(10))
+    opt = nb.optim.Adam([nb.ones(2, requires_grad=True)], lr=1.0)
+    cos = nb.optim.CosineAnnealingLR(opt, T_max=4)
+    assert abs(cos.lr_at(2) - 0.5) < 1e-12 and abs(cos.lr_at(4)) < 1e-12
+    warm = nb.optim.WarmupLR(opt, warmup=2, start_factor=0.5)
+    assert abs(warm.lr_at(0) - 0.5) < 1e-12 and abs(warm.lr_at(2) - 1.0) < 1e-12
