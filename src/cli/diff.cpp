@@ -1,12 +1,12 @@
 // nabla diff: symbolic matrix calculus on the command line, a thin layer
 // over nabla::sym (parse → differentiate → simplify → print / evaluate / check).
-#include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <memory>
 #include <sstream>
 
 #include "commands.hpp"
+#include "diff_output.hpp"
 #include "nabla/error.hpp"
 #include "nabla/sym.hpp"
 
@@ -35,21 +35,6 @@ std::string read_file(const std::string& path) {
   return os.str();
 }
 
-std::string json_string(const std::string& s) {
-  std::string o = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') o += '\\';
-    if (static_cast<unsigned char>(c) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      o += buf;
-      continue;
-    }
-    o += c;
-  }
-  return o + "\"";
-}
-
 void run_diff(const DiffArgs& a) {
   using namespace nabla::sym;
   Declarations decls = parse_declarations(a.let);
@@ -68,14 +53,7 @@ void run_diff(const DiffArgs& a) {
 
   // The symbolic answer.
   if (a.format == "json") {
-    std::cout << "{";
-    for (size_t i = 0; i < ds.size(); ++i) {
-      const Derivative& d = ds[i];
-      std::cout << (i ? "," : "") << json_string(a.wrt[i]) << ":{\"text\":" << json_string(to_text(d.result))
-                << ",\"latex\":" << json_string(to_latex(d.result)) << ",\"shape\":[" << json_string(d.shape.rows.str())
-                << "," << json_string(d.shape.cols.str()) << "],\"tree\":" << to_json(d.result) << "}";
-    }
-    std::cout << "}\n";
+    std::cout << derivatives_json(a.wrt, ds) << "\n";
   } else {
     for (size_t i = 0; i < ds.size(); ++i) {
       const Derivative& d = ds[i];
@@ -95,35 +73,12 @@ void run_diff(const DiffArgs& a) {
   Bindings b;
   if (!a.at.empty()) b = read_values(read_file(a.at), decls);
   b = random_values(decls, a.seed, b);
-  if (!a.at.empty()) {
-    std::cout << "{\"derivative\": ";
-    if (many) std::cout << "{";
-    for (size_t i = 0; i < ds.size(); ++i) {
-      Tensor v = evaluate_derivative(ds[i], b);
-      if (many) std::cout << (i ? ", " : "") << json_string(a.wrt[i]) << ": ";
-      std::cout << tensor_to_json(v, true);
-    }
-    if (many) std::cout << "}";
-    std::cout << "}\n";
-  }
+  if (!a.at.empty()) std::cout << derivative_values_json(a.wrt, ds, b) << "\n";
   if (a.check) {
     bool ok = true;
     for (size_t i = 0; i < ds.size(); ++i) {
       CheckReport r = check(f, a.wrt[i], ds[i], b);
-      char line[256];
-      std::string who = many ? "d/d" + a.wrt[i] + " " : "";
-      if (r.autodiff_used) {
-        std::snprintf(line, sizeof line, "%scheck: symbolic vs autodiff: worst relative error %.3g\n", who.c_str(),
-                      r.autodiff_error);
-        std::cout << line;
-      } else {
-        std::cout << who << "check: " << r.note << "\n";
-      }
-      std::snprintf(line, sizeof line,
-                    "%scheck: symbolic vs central finite differences (f64): worst relative error %.3g (tolerance %.0e)\n",
-                    who.c_str(), r.fd_error, r.tolerance);
-      std::cout << line;
-      std::cout << who << "check: " << (r.ok ? "ok" : "MISMATCH") << "\n";
+      std::cout << check_text(r, many ? "d/d" + a.wrt[i] + " " : "");
       ok = ok && r.ok;
     }
     if (!ok) {
