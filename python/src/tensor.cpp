@@ -283,6 +283,8 @@ nabla.from_dlpack(x) with PyTorch and anything else that speaks DLPack.)");
         }),
         py::arg("data"), py::arg("dtype") = py::none(), py::arg("requires_grad") = false);
   T.def_buffer(&buffer_of);
+  // NumPy defers to the tensor's reflected operators: array + tensor is a Tensor, as with torch
+  T.attr("__array_priority__") = 1000;
 
   // metadata
   T.def_property_readonly("shape", [](const Tensor& t) { return shape_tuple(t.shape()); })

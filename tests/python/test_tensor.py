@@ -54,6 +54,8 @@ def test_operators_match_numpy(rng):
     assert_close(a @ a.t(), a_np @ a_np.T, rtol=1e-5)
     assert_close(a.T, a_np.T)
     assert_close(a + b_np, a_np + b_np)  # NumPy operands convert
+    assert isinstance(b_np + a, nb.Tensor) and isinstance(a_np @ b, nb.Tensor)  # on either side
+    assert_close(b_np * a, b_np * a_np)
     assert_close(a < 0, (a_np < 0).astype(np.float32))
     assert_close(a == a, np.ones((3, 4)))
     assert (a == None) is False  # noqa: E711
