@@ -21,6 +21,8 @@ PACKAGES=(
   python3-numpy python3-torch hyperfine
   # the Python module (python/) and its tests (tests/python)
   pybind11-dev python3-pybind11 python3-dev libdlpack-dev python3-pytest
+  # nabla serve (cpp-httplib, KaTeX), its browser test, and the SymPy comparison
+  libcpp-httplib-dev libjs-katex chromium python3-sympy
 )
 
 die() { echo "setup: error: $*" >&2; exit 1; }

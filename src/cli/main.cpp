@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
   nabla::cli::register_demo(app);
   nabla::cli::register_train(app);
   nabla::cli::register_diff(app);
+  nabla::cli::register_serve(app);
   try {
     app.parse(argc, argv);
     if (app.get_subcommands().empty()) return nabla::cli::run_default();
