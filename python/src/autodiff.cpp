@@ -34,10 +34,12 @@ std::vector<Tensor> tensor_list(const py::object& o, bool* single, const char* w
   return out;
 }
 
+// Tensors for Python: an undefined one (no gradient) is None.
 py::object pack(const std::vector<Tensor>& ts, bool single) {
-  if (single && ts.size() == 1) return py::cast(ts[0]);
+  auto one = [](const Tensor& x) -> py::object { return x.defined() ? py::cast(x) : py::none(); };
+  if (single && ts.size() == 1) return one(ts[0]);
   py::tuple t(ts.size());
-  for (size_t i = 0; i < ts.size(); ++i) t[i] = py::cast(ts[i]);
+  for (size_t i = 0; i < ts.size(); ++i) t[i] = one(ts[i]);
   return t;
 }
 
