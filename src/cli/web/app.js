@@ -108,8 +108,9 @@ function showResult(r) {
     const math = el("div", { class: "math" });
     typeset(math, derivativeHead(kind, name) + d.latex, d.text);
     box.append(math);
-    box.append(el("p", { class: "meta" }, "text: ", el("span", { class: "text", text: d.text }),
-                  `    shape: ${d.shape[0]}×${d.shape[1]}`));
+    box.append(el("p", { class: "meta" },
+                  el("span", {}, "text: ", el("span", { class: "text", text: d.text })),
+                  el("span", { text: `shape: ${d.shape[0]}×${d.shape[1]}` })));
     if (r.check && r.check[name]) box.append(showCheck(name, r.check[name]));
     if (r.steps && r.steps[name]) box.append(showSteps(r.steps[name]));
     list.append(box);
