@@ -1,5 +1,7 @@
 // nabla diff: symbolic matrix calculus on the command line, a thin layer
 // over nabla::sym (parse → differentiate → simplify → print / evaluate / check).
+#include <cctype>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -35,10 +37,44 @@ std::string read_file(const std::string& path) {
   return os.str();
 }
 
+// A parse or shape error in the expression ("col K: …"): the message, then the
+// expression with a caret under column K, on stderr; exit code 2.
+[[noreturn]] void expression_error(const Error& e, const std::string& expr) {
+  std::string msg = e.what();
+  int col = msg.rfind("col ", 0) == 0 ? std::atoi(msg.c_str() + 4) : 0;
+  std::string shown = expr;
+  for (char& c : shown)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  std::cerr << "nabla: error: " << msg << "\n";
+  if (col >= 1 && size_t(col) <= shown.size() + 1) {
+    size_t cells = 0;  // columns count bytes; a UTF-8 continuation byte takes no cell
+    for (size_t i = 0; i + 1 < size_t(col); ++i)
+      if ((static_cast<unsigned char>(shown[i]) & 0xC0) != 0x80) ++cells;
+    std::cerr << "  " << shown << "\n  " << std::string(cells, ' ') << "^\n";
+  }
+  throw Exit{2};
+}
+
+// Every variable f reads must have a value in the --at file: a missing one is
+// an error naming it, never a random value in its place.
+void require_values(const sym::Expr& f, const sym::Declarations& decls, const sym::Bindings& b,
+                    const std::string& path) {
+  for (const std::string& name : decls.order)
+    NABLA_CHECK_KIND(!f->depends_on(name) || b.values.count(name), ErrorKind::value, "--at ", path,
+                     ": no value for '", name, "' (declared ", name, ": ", decls.vars.at(name).str(),
+                     "), which the expression reads");
+}
+
 void run_diff(const DiffArgs& a) {
   using namespace nabla::sym;
   Declarations decls = parse_declarations(a.let);
-  Expr f = parse(a.expr, decls);
+  Expr f;
+  try {
+    f = parse(a.expr, decls);
+  } catch (const Error& e) {
+    if (e.kind() != ErrorKind::parse && e.kind() != ErrorKind::shape) throw;
+    expression_error(e, a.expr);
+  }
   NABLA_CHECK(!a.wrt.empty(), "--wrt is required (the variable to differentiate by)");
   DiffOptions opts;
   opts.layout = a.layout == "numerator" ? Layout::numerator
@@ -49,42 +85,51 @@ void run_diff(const DiffArgs& a) {
 
   std::vector<Derivative> ds;
   for (auto& w : a.wrt) ds.push_back(differentiate(f, w, decls, opts));
-  bool many = ds.size() > 1;
+  const bool many = ds.size() > 1, at = !a.at.empty();
 
-  // The symbolic answer.
+  Bindings b;
+  if (at) {
+    b = read_values(read_file(a.at), decls);
+    require_values(f, decls, b, a.at);
+  }
+  if (at || a.check) b = random_values(decls, a.seed, b);  // --check alone: random values (--seed)
+
+  // Everything is computed before anything is printed, so an error leaves no
+  // partial output. With --at or --format json, stdout is one JSON document
+  // and the check's lines go to stderr.
+  std::string out;
   if (a.format == "json") {
-    std::cout << derivatives_json(a.wrt, ds) << "\n";
+    out = derivatives_json(a.wrt, ds, a.steps, at ? &b : nullptr) + "\n";
+  } else if (at) {
+    out = derivative_values_json(a.wrt, ds, b) + "\n";
   } else {
+    std::ostringstream os;
     for (size_t i = 0; i < ds.size(); ++i) {
       const Derivative& d = ds[i];
       if (a.steps) {
-        std::cout << "f = " << to_text(f) << "    (" << f->shape.str() << ")\n";
-        std::cout << "d/d" << a.wrt[i] << ":\n" << format_steps(d);
-        if (a.format == "latex") std::cout << "latex: " << to_latex(d.result) << "\n";
+        os << "f = " << to_text(f) << "    (" << f->shape.str() << ")\n";
+        os << "d/d" << a.wrt[i] << ":\n" << format_steps(d);
+        if (a.format == "latex") os << "latex: " << to_latex(d.result) << "\n";
         continue;
       }
-      std::string s = a.format == "latex" ? to_latex(d.result) : to_text(d.result);
-      if (many) std::cout << a.wrt[i] << ": ";
-      std::cout << s << "\n";
+      if (many) os << a.wrt[i] << ": ";
+      os << (a.format == "latex" ? to_latex(d.result) : to_text(d.result)) << "\n";
     }
+    out = os.str();
   }
-
-  if (a.at.empty() && !a.check) return;
-  Bindings b;
-  if (!a.at.empty()) b = read_values(read_file(a.at), decls);
-  b = random_values(decls, a.seed, b);
-  if (!a.at.empty()) std::cout << derivative_values_json(a.wrt, ds, b) << "\n";
-  if (a.check) {
-    bool ok = true;
+  std::string notes;
+  bool ok = true;
+  if (a.check)
     for (size_t i = 0; i < ds.size(); ++i) {
       CheckReport r = check(f, a.wrt[i], ds[i], b);
-      std::cout << check_text(r, many ? "d/d" + a.wrt[i] + " " : "");
+      notes += check_text(r, many ? "d/d" + a.wrt[i] + " " : "");
       ok = ok && r.ok;
     }
-    if (!ok) {
-      std::cout.flush();
-      throw Exit{1};
-    }
+  std::cout << out;
+  (at || a.format == "json" ? std::cerr : std::cout) << notes;
+  if (!ok) {
+    std::cout.flush();
+    throw Exit{1};
   }
 }
 
@@ -94,7 +139,10 @@ void register_diff(CLI::App& app) {
   auto args = std::make_shared<DiffArgs>();
   CLI::App* sub = app.add_subcommand(
       "diff", "Derive a matrix derivative in closed form (gradient, Jacobian, Hessian), simplify, print, check");
-  sub->add_option("expr", args->expr, "The expression, e.g. \"x'*A*x\"")->required();
+  // An expression may begin with '-' ("-y'*log(softmax(z))"), which CLI11
+  // would take for an option: unknown arguments are kept and sorted out below.
+  sub->add_option("expr", args->expr, "The expression, e.g. \"x'*A*x\"; one that begins with '-' works as written");
+  sub->allow_extras();
   sub->add_option("--let", args->let, "Declarations, e.g. \"x:vector(n) A:matrix(n,n) b:scalar\"")->required();
   sub->add_option("--wrt", args->wrt, "Variable to differentiate by (repeatable)")->required();
   sub->add_option("--layout", args->layout,
@@ -103,11 +151,25 @@ void register_diff(CLI::App& app) {
   sub->add_option("--order", args->order, "1, or 2 for the Hessian of a scalar")->check(CLI::Range(1, 2));
   sub->add_option("--format", args->format, "text, latex or json")->check(CLI::IsMember({"text", "latex", "json"}));
   sub->add_flag("--steps", args->steps, "Print the derivation: intermediate variables, one rule per step");
-  sub->add_option("--at", args->at, "values.json: evaluate the derivative there, print {\"derivative\": …}");
+  sub->add_option("--at", args->at,
+                  "values.json: evaluate the derivative there (every variable the expression reads needs a "
+                  "value); stdout is then one JSON document, {\"derivative\": …}");
   sub->add_flag("--check", args->check,
                 "Compare with autodiff and central finite differences in f64; exit 1 on disagreement");
   sub->add_option("--seed", args->seed, "Seed for the values --check draws when --at does not give them");
-  sub->callback([args] { run_diff(*args); });
+  sub->callback([args, sub] {
+    // What CLI11 did not take: an expression that begins with '-', or a mistake.
+    // An unknown long option is an error, and so is a second expression.
+    for (const std::string& r : sub->remaining()) {
+      if (r == "--") continue;
+      NABLA_CHECK(!(r.size() > 2 && r[0] == '-' && r[1] == '-' && std::isalpha(static_cast<unsigned char>(r[2]))),
+                  "diff: unknown option '", r, "' (see nabla diff --help)");
+      NABLA_CHECK(args->expr.empty(), "diff: one expression expected, got '", args->expr, "' and '", r, "'");
+      args->expr = r;
+    }
+    NABLA_CHECK(!args->expr.empty(), "diff: the expression is required, as in nabla diff \"x'*A*x\" --let ... --wrt x");
+    run_diff(*args);
+  });
 }
 
 }  // namespace nabla::cli

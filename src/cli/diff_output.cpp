@@ -19,13 +19,39 @@ std::string json_string(const std::string& s) {
   return o + "\"";
 }
 
-std::string derivatives_json(const std::vector<std::string>& wrt, const std::vector<sym::Derivative>& ds) {
+namespace {
+// [{"k1": v1, "k2": v2, ...}, ...] from a list and a function giving each element's members.
+template <class List, class F>
+std::string json_array(const List& list, F members) {
+  std::string o = "[";
+  for (size_t i = 0; i < list.size(); ++i) o += (i ? ",{" : "{") + members(list[i]) + "}";
+  return o + "]";
+}
+}  // namespace
+
+std::string derivatives_json(const std::vector<std::string>& wrt, const std::vector<sym::Derivative>& ds, bool steps,
+                             const sym::Bindings* at) {
+  using sym::to_text;
   std::string o = "{";
   for (size_t i = 0; i < ds.size(); ++i) {
     const sym::Derivative& d = ds[i];
-    o += (i ? "," : "") + json_string(wrt[i]) + ":{\"text\":" + json_string(sym::to_text(d.result)) +
+    o += (i ? "," : "") + json_string(wrt[i]) + ":{\"text\":" + json_string(to_text(d.result)) +
          ",\"latex\":" + json_string(sym::to_latex(d.result)) + ",\"shape\":[" + json_string(d.shape.rows.str()) +
-         "," + json_string(d.shape.cols.str()) + "],\"tree\":" + sym::to_json(d.result) + "}";
+         "," + json_string(d.shape.cols.str()) + "],\"tree\":" + sym::to_json(d.result);
+    if (steps) {
+      o += ",\"intermediates\":" + json_array(d.intermediates, [](const auto& u) {
+        return "\"name\":" + json_string(u.first) + ",\"text\":" + json_string(to_text(u.second));
+      });
+      o += ",\"steps\":" + json_array(d.steps, [](const sym::Step& s) {
+        return "\"rule\":" + json_string(s.rule) + ",\"text\":" + json_string(s.text);
+      });
+      o += ",\"simplification\":" + json_array(d.rules, [](const sym::RuleApplication& r) {
+        return "\"rule\":" + json_string(r.rule) + ",\"before\":" + json_string(to_text(r.before)) +
+               ",\"after\":" + json_string(to_text(r.after));
+      });
+    }
+    if (at) o += ",\"value\":" + sym::tensor_to_json(sym::evaluate_derivative(d, *at), true);
+    o += "}";
   }
   return o + "}";
 }

@@ -14,8 +14,12 @@ namespace nabla::cli {
 std::string json_string(const std::string& s);
 
 // The document `nabla diff --format json` prints (without the newline):
-// {"<wrt>": {"text", "latex", "shape", "tree"}, …}, one member per variable.
-std::string derivatives_json(const std::vector<std::string>& wrt, const std::vector<sym::Derivative>& ds);
+// {"<wrt>": {"text", "latex", "shape", "tree"}, …}, one member per variable;
+// with `steps`, each member also has "intermediates" [{name, text}], "steps"
+// [{rule, text}] and "simplification" [{rule, before, after}]; with `at`, the
+// derivative's value there under "value".
+std::string derivatives_json(const std::vector<std::string>& wrt, const std::vector<sym::Derivative>& ds,
+                             bool steps = false, const sym::Bindings* at = nullptr);
 
 // The value of each derivative at b, as `--at` prints it (without the newline):
 // {"derivative": V} for one variable, {"derivative": {"<wrt>": V, …}} for several.

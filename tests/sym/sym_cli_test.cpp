@@ -20,10 +20,11 @@ struct CliRun {
   std::string out;
 };
 
-CliRun nabla(const std::string& args) {
+// Runs the command; `out` is stdout and stderr together, or stdout alone.
+CliRun nabla(const std::string& args, bool stdout_only = false) {
   const char* cli = nabla_cli_path();
   CliRun r{-1, ""};
-  std::string cmd = std::string(cli) + " " + args + " 2>&1";
+  std::string cmd = std::string(cli) + " " + args + (stdout_only ? " 2>/dev/null" : " 2>&1");
   FILE* p = popen(cmd.c_str(), "r");
   if (!p) return r;
   std::array<char, 4096> buf;
@@ -76,7 +77,63 @@ TEST_F(SymCli, CheckCrossChecksLogdetWithAutodiff) {
 TEST_F(SymCli, ErrorsAreOneLineWithExitCode2) {
   CliRun r = nabla(R"cli(diff "x'*A*y" --let "x:vector(n) A:matrix(n,n) y:vector(m)" --wrt x)cli");
   EXPECT_EQ(r.code, 2);
-  EXPECT_EQ(r.out, "nabla: error: col 5: '*' needs inner dimensions to agree: x'*A is 1×n, y is m×1\n");
+  // one line, then the expression with a caret under the column
+  EXPECT_EQ(r.out, "nabla: error: col 5: '*' needs inner dimensions to agree: x'*A is 1×n, y is m×1\n"
+                   "  x'*A*y\n"
+                   "      ^\n");
+  r = nabla(R"cli(diff "x'*A*)" --let "x:vector(n) A:matrix(n,n)" --wrt x)cli");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.out, "nabla: error: col 6: unexpected ')'\n  x'*A*)\n       ^\n");
+  r = nabla(R"cli(diff "sin(x)*" --let "x:scalar" --wrt x)cli");
+  EXPECT_EQ(r.out, "nabla: error: col 8: unexpected end of expression\n  sin(x)*\n         ^\n");
+}
+TEST_F(SymCli, ExpressionsBeginningWithMinus) {
+  CliRun r = nabla(R"cli(diff "-y'*log(softmax(z))" --let "y:vector(n) z:vector(n)" --wrt z)cli");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out, "sum(y)*softmax(z) - y\n");
+  r = nabla(R"cli(diff --let "x:vector(n)" --wrt x -- "-x'*x")cli");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out, "-2*x\n");
+  r = nabla(R"cli(diff -x --let "x:vector(n)" --wrt x)cli");
+  EXPECT_EQ(r.out, "-eye(n)\n");
+}
+TEST_F(SymCli, UnknownOptionsAndStrayArguments) {
+  CliRun r = nabla(R"cli(diff "x'*x" --let "x:vector(n)" --wrt x --wrtt y)cli");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.out, "nabla: error: diff: unknown option '--wrtt' (see nabla diff --help)\n");
+  r = nabla(R"cli(diff "x'*x" "y" --let "x:vector(n)" --wrt x)cli");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.out, "nabla: error: diff: one expression expected, got 'x'*x' and 'y'\n");
+  r = nabla(R"cli(diff --let "x:vector(n)" --wrt x)cli");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("the expression is required"), std::string::npos) << r.out;
+}
+TEST_F(SymCli, AtWritesOneJsonDocumentAndNeedsEveryValue) {
+  std::string path = ::testing::TempDir() + "sym_cli_partial.json";
+  std::ofstream(path) << R"cli({"x": [1, 2]})cli";
+  // A is read by the expression and missing: an error naming it, and no partial output
+  CliRun r = nabla(R"cli(diff "x'*A*x" --let "x:vector(n) A:matrix(n,n)" --wrt x --at )cli" + path);
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.out, "nabla: error: --at " + path + ": no value for 'A' (declared A: n×n), which the expression reads\n");
+  // a declared variable the expression does not read needs no value
+  r = nabla(R"cli(diff "x'*x" --let "x:vector(n) A:matrix(n,n)" --wrt x --at )cli" + path);
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out, "{\"derivative\": [2.0,4.0]}\n");
+  // with --check, stdout is still only the JSON document
+  r = nabla(R"cli(diff "x'*x" --let "x:vector(n)" --wrt x --check --at )cli" + path, true);
+  EXPECT_EQ(r.code, 0);
+  EXPECT_EQ(r.out, "{\"derivative\": [2.0,4.0]}\n");
+  r = nabla(R"cli(diff "x'*x" --let "x:vector(n)" --wrt x --format json --at )cli" + path, true);
+  EXPECT_NE(r.out.find("\"value\":[2.0,4.0]}}"), std::string::npos) << r.out;
+}
+TEST_F(SymCli, JsonCarriesTheStepsWhenAsked) {
+  CliRun r = nabla(R"cli(diff "sum(tanh(W*x))" --let "W:matrix(m,n) x:vector(n)" --wrt x --format json --steps)cli");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("\"steps\":[{\"rule\":"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"intermediates\":[{\"name\":"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("element-wise chain rule"), std::string::npos) << r.out;
+  r = nabla(R"cli(diff "sum(tanh(W*x))" --let "W:matrix(m,n) x:vector(n)" --wrt x --format json)cli");
+  EXPECT_EQ(r.out.find("\"steps\""), std::string::npos) << r.out;
 }
 TEST_F(SymCli, FormatsAndSteps) {
   CliRun r = nabla(R"cli(diff "x'*A*x" --let "x:vector(n) A:matrix(n,n)" --wrt x --format latex)cli");
