@@ -218,6 +218,9 @@ def test_train_matches_the_command_options(tmp_path):
     assert "model.0.weight" in tensors and meta.get("epochs") == "3"
     saved = nb.load_model(out)
     assert saved.epochs == 3 and saved.config.layers == [2, 8, 2]
+    mine = nb.nn.mlp([2, 8, 2], "relu").load(out)  # a checkpoint's "model." tensors into a model built here
+    probe = nb.randn(5, 2)
+    assert nb.equal(mine(probe), saved.model(probe))
     with pytest.raises(TypeError, match="unknown option 'bogus'"):
         nb.train(data=str(csv), bogus=1)
     with pytest.raises(nb.Error):
