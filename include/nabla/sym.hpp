@@ -227,6 +227,12 @@ struct DiffOptions {
   Layout layout = Layout::automatic;
   int order = 1;        // 1 or 2 (Hessian of a scalar by a vector)
   bool steps = false;   // record the derivation steps
+  // The most work the derivation may do, in units of one operand looked at
+  // (by a node built or a simplification rule tried; about 0.07 µs each, so
+  // the default is 3 to 5 s). Past it, differentiate() throws nabla::Error
+  // instead of running on for minutes: a derivative that large is of no use
+  // as a formula. Textbook derivatives take a few thousand units.
+  uint64_t max_work = 60'000'000;
 };
 
 // Derivative of f with respect to the declared variable `wrt`:

@@ -372,6 +372,7 @@ bool trivial(const Expr& e) {
 Derivative differentiate(const Expr& f, const std::string& wrt, const Declarations& decls, const DiffOptions& opts) {
   Expr x = decls.var(wrt);
   NABLA_CHECK(opts.order == 1 || opts.order == 2, "--order must be 1 or 2, got ", opts.order);
+  WorkBudget budget(opts.max_work, "differentiate");  // Note [Work budget]
   Derivative d;
   d.layout = opts.layout;
   std::map<const Node*, std::string> names;

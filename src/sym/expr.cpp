@@ -109,6 +109,29 @@ bool Node::depends_on(const std::string& var) const {
 }
 
 namespace {
+thread_local WorkBudget* t_budget = nullptr;
+}  // namespace
+
+WorkBudget::WorkBudget(uint64_t nodes, const char* what)
+    : total_(nodes), left_(nodes), what_(what), outer_(t_budget) {
+  t_budget = this;
+}
+WorkBudget::~WorkBudget() { t_budget = outer_; }
+
+void WorkBudget::charge(uint64_t units) {
+  WorkBudget* b = t_budget;
+  if (!b) return;
+  if (b->left_ >= units) {
+    b->left_ -= units;
+    return;
+  }
+  b->left_ = 0;
+  throw Error(std::string(b->what_) + ": the derivation outgrew its budget of " + std::to_string(b->total_) +
+                  " units of work (DiffOptions::max_work); its answer would be too large to use",
+              ErrorKind::value);
+}
+
+namespace {
 
 bool same_node(const Node& a, const Node& b) {
   if (a.op != b.op || a.fn != b.fn || a.nscalars != b.nscalars || a.shape != b.shape) return false;
@@ -131,6 +154,7 @@ Table& table() {
 }
 
 Expr intern(Node&& n) {
+  WorkBudget::charge(1 + n.args.size());  // building a node costs in its operands (hashing, comparing)
   if (n.value == 0) n.value = 0;  // -0 → +0
   size_t h = std::hash<int>{}(int(n.op)) * 31 + int(n.fn);
   h = h * 1000003u ^ std::hash<uint64_t>{}(std::bit_cast<uint64_t>(n.value));

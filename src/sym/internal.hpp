@@ -1,6 +1,7 @@
 // Shared between the files of src/sym; not part of the public API.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <string>
 
@@ -18,5 +19,26 @@ double fold_elementwise(Fn f, double x);                 // f(x) on a number
 Expr elementwise_derivative(Fn f, const Expr& a);        // f'(a), shaped like a: the registry's df
 std::string elementwise_latex(Fn f, const std::string& arg, const std::string& parenthesized);
 Tensor apply_elementwise(Fn f, const Tensor& a);         // the numeric op
+
+// Note [Work budget]: a derivation may grow without bound in the size of its
+// answer (sum(A*A*…*A*x) wrt A has k terms of k factors each, and simplifying
+// them costs more again), so differentiate() counts its work on this thread,
+// in operands looked at: by each node built (hashing and comparing it), each
+// simplification rule tried on a node, and each factor a rewrite copies. Past
+// a budget it stops with a one-line error, well before seconds and memory run
+// out. Budgets nest: the innermost one counts.
+class WorkBudget {
+ public:
+  explicit WorkBudget(uint64_t nodes, const char* what);
+  ~WorkBudget();
+  WorkBudget(const WorkBudget&) = delete;
+  WorkBudget& operator=(const WorkBudget&) = delete;
+  static void charge(uint64_t units);  // throws past the budget
+
+ private:
+  uint64_t total_, left_;
+  const char* what_;
+  WorkBudget* outer_;
+};
 
 }  // namespace nabla::sym

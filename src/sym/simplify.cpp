@@ -6,6 +6,7 @@
 
 #include "nabla/error.hpp"
 #include "nabla/sym.hpp"
+#include "sym/internal.hpp"
 
 namespace nabla::sym {
 
@@ -39,37 +40,60 @@ Split split(const Expr& t, double coef) {
   return s;
 }
 
+// The factor at the right (or left) end of a term's matrix chain, null when
+// the term has no chain; `longer`: the chain has more than that factor.
+const Node* chain_end(const Expr& t, bool right, bool& longer) {
+  longer = false;
+  if (t->op == Op::mul) {
+    const size_t n = t->args.size() - size_t(t->nscalars);
+    if (n == 0) return nullptr;
+    longer = n > 1;
+    return (right ? t->args.back() : t->args[size_t(t->nscalars)]).get();
+  }
+  return t->shape.is_scalar() ? nullptr : t.get();
+}
+
 // c₁·P·F + c₂·Q·F → (c₁·P + c₂·Q)·F (right) and F·P + F·Q → F·(P + Q) (left).
+// Linear in the size of the sum: the terms' end factors are counted in one
+// pass, and only the terms that share the chosen one are rebuilt.
 Expr factor(const Expr& e, bool right) {
   if (e->op != Op::add || e->shape.is_scalar()) return nullptr;
-  std::vector<Split> parts;
-  for (size_t i = 0; i < e->args.size(); ++i) parts.push_back(split(e->args[i], e->coefs[i]));
-  // The factor shared by the most terms (first such in term order).
-  Expr best;
-  size_t best_count = 1;
-  for (auto& p : parts) {
-    if (p.chain.empty()) continue;
-    const Expr& key = right ? p.chain.back() : p.chain.front();
-    size_t count = 0;
+  struct Count {
+    size_t n = 0;
     bool longer = false;
-    for (auto& q : parts)
-      if (!q.chain.empty() && (right ? q.chain.back() : q.chain.front()) == key) {
-        ++count;
-        if (q.chain.size() > 1) longer = true;
-      }
-    if (count > best_count && (longer || key->shape.is_vector())) {
-      best = key;
-      best_count = count;
+  };
+  std::unordered_map<const Node*, Count> counts;
+  std::vector<const Node*> ends(e->args.size());
+  for (size_t i = 0; i < e->args.size(); ++i) {
+    bool longer;
+    ends[i] = chain_end(e->args[i], right, longer);
+    if (!ends[i]) continue;
+    Count& c = counts[ends[i]];
+    ++c.n;
+    c.longer = c.longer || longer;
+  }
+  // The factor shared by the most terms (first such in term order).
+  const Node* best = nullptr;
+  size_t best_count = 1;
+  for (const Node* k : ends) {
+    if (!k) continue;
+    const Count& c = counts[k];
+    if (c.n > best_count && (c.longer || k->shape.is_vector())) {
+      best = k;
+      best_count = c.n;
     }
   }
   if (!best) return nullptr;
+  Expr best_e;
   std::vector<Expr> inside, others;
-  for (size_t i = 0; i < parts.size(); ++i) {
-    Split& p = parts[i];
-    if (p.chain.empty() || (right ? p.chain.back() : p.chain.front()) != best) {
+  for (size_t i = 0; i < e->args.size(); ++i) {
+    if (ends[i] != best) {
       others.push_back(scale(e->coefs[i], e->args[i]));
       continue;
     }
+    Split p = split(e->args[i], e->coefs[i]);
+    WorkBudget::charge(p.chain.size());  // the term is rebuilt without its end factor
+    best_e = right ? p.chain.back() : p.chain.front();
     std::vector<Expr> fs = p.scalars;
     if (right) {
       fs.insert(fs.end(), p.chain.begin(), p.chain.end() - 1);
@@ -81,7 +105,7 @@ Expr factor(const Expr& e, bool right) {
     inside.push_back(mul(fs));
   }
   Expr sum = add(inside);
-  Expr factored = right ? mul(sum, best) : mul(best, sum);
+  Expr factored = right ? mul(sum, best_e) : mul(best_e, sum);
   others.push_back(factored);
   Expr out = add(others);
   return out == e ? nullptr : out;
@@ -382,6 +406,7 @@ struct Simplifier {
     for (bool changed = true; changed && budget > 0;) {
       changed = false;
       for (const Rule& r : kRules) {
+        WorkBudget::charge(1 + cur->args.size());  // a rule looks at the node and its operands
         Expr next = r.apply(cur);
         if (!next || next == cur) continue;
         --budget;

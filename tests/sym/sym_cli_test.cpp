@@ -144,3 +144,12 @@ TEST_F(SymCli, FormatsAndSteps) {
   EXPECT_NE(r.out.find("intermediate variables:"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("[element-wise chain rule]"), std::string::npos) << r.out;
 }
+TEST_F(SymCli, AHugeDerivationIsRefusedNotRunForMinutes) {
+  // 4 KB of A*A*…*A*x: the derivative wrt A has 2000 terms of 2000 factors
+  std::string chain;
+  for (int i = 0; i < 2000; ++i) chain += "A*";
+  CliRun r = nabla("diff \"sum(" + chain + "x)\" --let \"A:matrix(n,n) x:vector(n)\" --wrt A");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.out, "nabla: error: differentiate: the derivation outgrew its budget of 60000000 units of work "
+                   "(DiffOptions::max_work); its answer would be too large to use\n");
+}

@@ -226,3 +226,28 @@ TEST(SymRowVectors, ElementwiseProductWithARow) {
   expect_derivative({"r*sum(softmax(x) .* r')", "x:vector(n) r:rowvector(n)", "x",
                      "r'*r*(diag(softmax(x)) - softmax(x)*softmax(x)')"});
 }
+
+// Note [Work budget]: a derivation whose answer grows without bound stops
+// with a one-line error instead of running for minutes.
+TEST(SymBudget, AGrowingDerivationStopsAtItsBudget) {
+  using namespace nabla::sym;
+  Declarations d = parse_declarations("A:matrix(n,n) x:vector(n)");
+  std::string chain;
+  for (int i = 0; i < 12; ++i) chain += "A*";
+  Expr f = parse("sum(" + chain + "x)", d);
+  DiffOptions small;
+  small.max_work = 2000;
+  try {
+    differentiate(f, "A", d, small);
+    FAIL() << "no error past the budget";
+  } catch (const nabla::Error& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "differentiate: the derivation outgrew its budget of 2000 units of work (DiffOptions::max_work); "
+              "its answer would be too large to use");
+  }
+  // the default budget is far above what the same derivative needs, and a
+  // budget applies to one derivation only: the next one starts afresh
+  Derivative ok = differentiate(f, "A", d);
+  EXPECT_NE(to_text(ok.result).find("A'"), std::string::npos);
+  EXPECT_NO_THROW(differentiate(parse("x'*A*x", d), "x", d, small));
+}
