@@ -196,7 +196,7 @@ std::string answer(const DiffRequest& r) {
   json out;
   out["expr"] = {{"text", to_text(f)}, {"latex", to_latex(f)}, {"shape", f->shape.str()}};
   out["wrt"] = r.wrt;
-  out["derivatives"] = json::parse(derivatives_json(r.wrt, ds));
+  out["derivatives"] = json::parse(derivatives_json(r.wrt, ds, r.steps));
   out["kind"] = json::object();
   json steps = json::object(), checks = json::object();
   for (size_t i = 0; i < ds.size(); ++i) {
@@ -206,13 +206,11 @@ std::string answer(const DiffRequest& r) {
                                     : d.kind == DerivKind::jacobian ? "jacobian"
                                                                     : "hessian";
     if (r.steps) {
-      json s = {{"text", format_steps(d)}, {"intermediates", json::array()}, {"steps", json::array()},
-                {"rules", json::array()}};
+      // The parts are in the command's document; beside them, the derivation as
+      // --steps prints it, and the intermediate variables typeset.
+      json s = {{"text", format_steps(d)}, {"intermediates", json::array()}};
       for (const auto& [name, e] : d.intermediates)
-        s["intermediates"].push_back({{"name", name}, {"text", to_text(e)}, {"latex", to_latex(e)}});
-      for (const Step& st : d.steps) s["steps"].push_back({{"rule", st.rule}, {"text", st.text}});
-      for (const RuleApplication& ra : d.rules)
-        s["rules"].push_back({{"rule", ra.rule}, {"before", to_text(ra.before)}, {"after", to_text(ra.after)}});
+        s["intermediates"].push_back({{"name", name}, {"latex", to_latex(e)}});
       steps[w] = s;
     }
     if (r.check) {
@@ -407,10 +405,10 @@ void run_serve(const ServeArgs& a) {
   const bool loopback = is_loopback(a.host);
   svr->set_pre_routing_handler([loopback](const httplib::Request& req, httplib::Response& res) {
     if (!loopback) return httplib::Server::HandlerResponse::Unhandled;
-    std::string host = req.get_header_value("Host");
-    std::string name = host.substr(0, host.rfind(':') == std::string::npos || host.back() == ']' ? host.size()
-                                                                                                 : host.rfind(':'));
-    if (name == "127.0.0.1" || name == "localhost" || name == "[::1]") return httplib::Server::HandlerResponse::Unhandled;
+    std::string host = req.get_header_value("Host");  // name[:port], or [v6]:port
+    std::string name = host.substr(0, host[0] == '[' ? host.find(']') + 1 : host.find(':'));
+    if (name == "127.0.0.1" || name == "localhost" || name == "[::1]")
+      return httplib::Server::HandlerResponse::Unhandled;
     res.status = 403;
     res.set_content(error_json({403, "this server answers requests to localhost only", "", 0}), "application/json");
     return httplib::Server::HandlerResponse::Handled;
@@ -520,7 +518,8 @@ void register_serve(CLI::App& app) {
 #if NABLA_HAVE_HTTPLIB
     run_serve(*args);
 #else
-    NABLA_CHECK(false, "this nabla was built without the web server (cpp-httplib was not found when it was configured)");
+    NABLA_CHECK(false,
+                "this nabla was built without the web server (cpp-httplib was not found when it was configured)");
 #endif
   });
 }
