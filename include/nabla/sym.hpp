@@ -277,6 +277,23 @@ Bindings random_values(const Declarations& decls, uint64_t seed, Bindings base =
 // The value of a derivative as JSON: a number, an array, or an array of rows.
 std::string tensor_to_json(const Tensor& t, bool as_vector);
 
+// ---- code generation --------------------------------------------------------
+
+enum class Target { cpp, numpy, torch };
+
+// The source of one function `name` that computes f and each derivative (the
+// pairs: the variable's name and the derivative, e.g. Derivative::result) at
+// values of every declared variable, its arguments in declaration order; the
+// dimensions are read off their shapes. A subexpression that f and the
+// derivatives share is computed once. The function returns f and then the
+// derivatives, each 2-d in float64 (a scalar 1×1, a vector a column), the
+// values evaluate() gives: a std::vector<nabla::Tensor> over nabla's public API
+// (Target::cpp, an inline function in a header), or a tuple of NumPy arrays
+// or of PyTorch tensors. Throws nabla::Error when a dimension is not the size
+// of some variable alone (it could not be read off the arguments).
+std::string emit_code(Target target, const std::string& name, const Expr& f,
+                      const std::vector<std::pair<std::string, Expr>>& derivatives, const Declarations& decls);
+
 // ---- checking ---------------------------------------------------------------
 
 struct CheckReport {

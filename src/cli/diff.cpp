@@ -27,6 +27,8 @@ struct DiffArgs {
   std::string at;
   bool check = false;
   uint64_t seed = 0;
+  std::string emit;
+  std::string emit_name = "derivatives";
 };
 
 std::string read_file(const std::string& path) {
@@ -86,6 +88,14 @@ void run_diff(const DiffArgs& a) {
   std::vector<Derivative> ds;
   for (auto& w : a.wrt) ds.push_back(differentiate(f, w, decls, opts));
   const bool many = ds.size() > 1, at = !a.at.empty();
+
+  if (!a.emit.empty()) {  // the code instead of the answer
+    std::vector<std::pair<std::string, Expr>> outs;
+    for (size_t i = 0; i < ds.size(); ++i) outs.push_back({a.wrt[i], ds[i].result});
+    const Target t = a.emit == "cpp" ? Target::cpp : a.emit == "numpy" ? Target::numpy : Target::torch;
+    std::cout << emit_code(t, a.emit_name, f, outs, decls);
+    return;
+  }
 
   Bindings b;
   if (at) {
@@ -156,6 +166,16 @@ void register_diff(CLI::App& app) {
                   "value); stdout is then one JSON document, {\"derivative\": …}");
   sub->add_flag("--check", args->check,
                 "Compare with autodiff and central finite differences in f64; exit 1 on disagreement");
+  sub->add_option("--emit", args->emit,
+                  "cpp, numpy or torch: print a function that computes f and the derivatives (shared "
+                  "subexpressions once) instead of the answer")
+      ->check(CLI::IsMember({"cpp", "numpy", "torch"}));
+  sub->add_option("--emit-name", args->emit_name, "The generated function's name (default: derivatives)")
+      ->check([](const std::string& s) {
+        bool ok = !s.empty() && !std::isdigit(static_cast<unsigned char>(s[0]));
+        for (char c : s) ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '_');
+        return ok ? std::string() : "an identifier (letters, digits, '_') is expected, got '" + s + "'";
+      });
   sub->add_option("--seed", args->seed, "Seed for the values --check draws when --at does not give them");
   sub->callback([args, sub] {
     // What CLI11 did not take: an expression that begins with '-', or a mistake.
