@@ -317,10 +317,11 @@ def json_documents(text):
     return docs
 
 
-def nabla_args(expr, let, wrt, order, copies=1):
-    # An expression that starts with '-' goes after '--' (it would read as an option).
-    tail = ["--", expr] if expr.startswith("-") else [expr]
-    return ["--let", let] + ["--wrt", wrt] * copies + (["--order", "2"] if order == 2 else []), tail
+def nabla_command(expr, let, wrt, order, *options, copies=1):
+    """The arguments of `nabla diff`: the expression first (a repeated --wrt would take it for a
+    variable), or after `--` when it starts with '-' (it would read as an option)."""
+    args = ["--let", let] + ["--wrt", wrt] * copies + (["--order", "2"] if order == 2 else []) + list(options)
+    return args + ["--", expr] if expr.startswith("-") else [expr] + args
 
 
 def nabla_time(nabla, expr, let, wrt, order, repeat, copies=2001):
@@ -328,12 +329,13 @@ def nabla_time(nabla, expr, let, wrt, order, repeat, copies=2001):
     many times in one process; (time(copies) - time(1)) / (derivatives printed more), each time the
     fastest of --repeat runs (the host is shared; the fastest run is the least disturbed)."""
     def timed(k):
-        args, tail = nabla_args(expr, let, wrt, order, k)
         wall = []
         for _ in range(repeat):
             t = time.perf_counter()
-            rc, out, _ = run_nabla(nabla, args + tail)
+            rc, out, err = run_nabla(nabla, nabla_command(expr, let, wrt, order, copies=k))
             wall.append(time.perf_counter() - t)
+            if rc != 0:
+                raise RuntimeError(f"nabla diff failed while timing: {error_line(err, rc)}")
         return min(wall), sum(1 for l in out.splitlines() if l.strip())
     t1, n1 = timed(1)
     tk, nk = timed(copies)
@@ -342,8 +344,7 @@ def nabla_time(nabla, expr, let, wrt, order, repeat, copies=2001):
 
 def nabla_side(nabla, expr, let, wrt, order, values_file):
     """nabla's answer (text) and its value at the point, or the error that refused it."""
-    args, tail = nabla_args(expr, let, wrt, order)
-    rc, out, err = run_nabla(nabla, args + ["--format", "json", "--at", values_file] + tail)
+    rc, out, err = run_nabla(nabla, nabla_command(expr, let, wrt, order, "--format", "json", "--at", values_file))
     if rc != 0:
         return None, None, error_line(err, rc)
     text = value = None
@@ -359,8 +360,7 @@ def nabla_side(nabla, expr, let, wrt, order, values_file):
 def nabla_check(nabla, expr, let, wrt, order):
     """nabla's own verdict (--check: autodiff and central differences in f64), for cases without a
     reference of this script's."""
-    args, tail = nabla_args(expr, let, wrt, order)
-    rc, out, _ = run_nabla(nabla, args + ["--check"] + tail)
+    rc, out, _ = run_nabla(nabla, nabla_command(expr, let, wrt, order, "--check"))
     return rc == 0 and "check: ok" in out
 
 
