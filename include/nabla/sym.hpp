@@ -221,12 +221,18 @@ struct Derivative {
   std::vector<std::pair<std::string, Expr>> intermediates;  // u1 = …, in order
   std::vector<Step> steps;
   std::vector<RuleApplication> rules;  // simplification trace
+  // A mixed second derivative ∂²f/∂x∂y (DiffOptions::then_wrt): y's name; empty otherwise.
+  std::string second;
 };
 
 struct DiffOptions {
   Layout layout = Layout::automatic;
   int order = 1;        // 1 or 2 (Hessian of a scalar by a vector)
   bool steps = false;   // record the derivation steps
+  // order 2 only: the second variable y of a mixed derivative ∂²f/∂x∂y, the
+  // Jacobian by y of the gradient by x (rows follow x, columns y; transposed
+  // in denominator layout). Empty, or x itself: the Hessian.
+  std::string then_wrt;
   // The most work the derivation may do, in units of one operand looked at
   // (by a node built or a simplification rule tried; about 0.07 µs each, so
   // the default is 3 to 5 s). Past it, differentiate() throws nabla::Error

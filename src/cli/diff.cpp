@@ -1,5 +1,6 @@
 // nabla diff: symbolic matrix calculus on the command line, a thin layer
 // over nabla::sym (parse → differentiate → simplify → print / evaluate / check).
+#include <algorithm>
 #include <cctype>
 #include <cstdlib>
 #include <fstream>
@@ -86,12 +87,32 @@ void run_diff(const DiffArgs& a) {
   opts.steps = a.steps;
 
   std::vector<Derivative> ds;
-  for (auto& w : a.wrt) ds.push_back(differentiate(f, w, decls, opts));
+  // One derivative per --wrt; with --order 2 and several, every block
+  // ∂²f/∂x∂y (labelled "x,y"), the mixed ones included.
+  std::vector<std::string> label, first, who;
+  const bool blocks = a.order == 2 && a.wrt.size() > 1;
+  for (const std::string& x : a.wrt) {
+    if (!blocks) {
+      ds.push_back(differentiate(f, x, decls, opts));
+      label.push_back(x), first.push_back(x), who.push_back("d/d" + x + " ");
+      continue;
+    }
+    for (const std::string& y : a.wrt) {
+      DiffOptions o = opts;
+      o.then_wrt = y;
+      ds.push_back(differentiate(f, x, decls, o));
+      label.push_back(x + "," + y), first.push_back(x), who.push_back("d²/d" + x + "d" + y + " ");
+    }
+  }
   const bool many = ds.size() > 1, at = !a.at.empty();
 
   if (!a.emit.empty()) {  // the code instead of the answer
     std::vector<std::pair<std::string, Expr>> outs;
-    for (size_t i = 0; i < ds.size(); ++i) outs.push_back({a.wrt[i], ds[i].result});
+    for (size_t i = 0; i < ds.size(); ++i) {
+      std::string name = label[i];
+      std::replace(name.begin(), name.end(), ',', '_');  // d_x_y
+      outs.push_back({name, ds[i].result});
+    }
     const Target t = a.emit == "cpp" ? Target::cpp : a.emit == "numpy" ? Target::numpy : Target::torch;
     std::cout << emit_code(t, a.emit_name, f, outs, decls);
     return;
@@ -109,20 +130,20 @@ void run_diff(const DiffArgs& a) {
   // and the check's lines go to stderr.
   std::string out;
   if (a.format == "json") {
-    out = derivatives_json(a.wrt, ds, a.steps, at ? &b : nullptr) + "\n";
+    out = derivatives_json(label, ds, a.steps, at ? &b : nullptr) + "\n";
   } else if (at) {
-    out = derivative_values_json(a.wrt, ds, b) + "\n";
+    out = derivative_values_json(label, ds, b) + "\n";
   } else {
     std::ostringstream os;
     for (size_t i = 0; i < ds.size(); ++i) {
       const Derivative& d = ds[i];
       if (a.steps) {
         os << "f = " << to_text(f) << "    (" << f->shape.str() << ")\n";
-        os << "d/d" << a.wrt[i] << ":\n" << format_steps(d);
+        os << (blocks ? who[i].substr(0, who[i].size() - 1) : "d/d" + label[i]) << ":\n" << format_steps(d);
         if (a.format == "latex") os << "latex: " << to_latex(d.result) << "\n";
         continue;
       }
-      if (many) os << a.wrt[i] << ": ";
+      if (many) os << label[i] << ": ";
       os << (a.format == "latex" ? to_latex(d.result) : to_text(d.result)) << "\n";
     }
     out = os.str();
@@ -131,8 +152,8 @@ void run_diff(const DiffArgs& a) {
   bool ok = true;
   if (a.check)
     for (size_t i = 0; i < ds.size(); ++i) {
-      CheckReport r = check(f, a.wrt[i], ds[i], b);
-      notes += check_text(r, many ? "d/d" + a.wrt[i] + " " : "");
+      CheckReport r = check(f, first[i], ds[i], b);
+      notes += check_text(r, many ? who[i] : "");
       ok = ok && r.ok;
     }
   std::cout << out;

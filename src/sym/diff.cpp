@@ -410,10 +410,18 @@ Derivative differentiate(const Expr& f, const std::string& wrt, const Declaratio
     if (opts.order == 2) {
       NABLA_CHECK(x->shape.is_scalar() || x->shape.is_col(), "--order 2: the Hessian is taken with respect to a ",
                   "scalar or a column vector; ", wrt, " is ", x->shape.str());
+      const bool mixed = !opts.then_wrt.empty() && opts.then_wrt != wrt;
+      Expr y = mixed ? decls.var(opts.then_wrt) : x;
+      NABLA_CHECK(y->shape.is_scalar() || y->shape.is_col(), "--order 2: a second derivative is taken with respect ",
+                  "to scalars and column vectors; ", y->name, " is ", y->shape.str());
+      if (mixed) d.second = y->name;
       Expr gs = simplify(g);
       if (opts.steps) d.steps.push_back({"gradient, simplified", "∇f = " + to_text(gs)});
-      raw = jacobian(gs, x);
-      if (opts.steps) d.steps.push_back({"Hessian = Jacobian of the gradient", "∂(∇f)/∂" + wrt + " = " + to_text(raw)});
+      raw = jacobian(gs, y);
+      if (opts.steps)
+        d.steps.push_back({mixed ? "mixed second derivative = Jacobian of the gradient by the second variable"
+                                 : "Hessian = Jacobian of the gradient",
+                           "∂(∇f)/∂" + y->name + " = " + to_text(raw)});
       d.kind = DerivKind::hessian;
       if (opts.layout == Layout::denominator) raw = transpose(raw);
     } else {

@@ -304,8 +304,24 @@ CheckReport check(const Expr& f, const std::string& wrt, const Derivative& d, co
     b.values[wrt] = reshape(x, {xr, xc});
     return evaluate(f, b);
   };
+  // A mixed block ∂²f/∂x∂y: the Jacobian by y of the gradient by x.
+  const bool mixed = !d.second.empty();
+  Tensor y0;
+  if (mixed) {
+    NABLA_CHECK(b.values.count(d.second), "check: no value for '", d.second, "'");
+    y0 = b.values[d.second].contiguous().to(kFloat64).clone();
+  }
   Tensor fd;
-  if (d.kind == DerivKind::gradient) {
+  if (mixed) {
+    const double h = 1e-4;
+    fd = numeric_jacobian(
+        [&](const Tensor& y) {
+          b.values[d.second] = reshape(y, y0.shape());
+          return reshape(numeric_jacobian(at, x0, h), {n});
+        },
+        reshape(y0, {y0.numel()}), h);
+    b.values[d.second] = y0;
+  } else if (d.kind == DerivKind::gradient) {
     fd = reshape(numeric_jacobian(at, x0, 1e-6), {xr, xc});
   } else if (d.kind == DerivKind::jacobian) {
     fd = numeric_jacobian(at, x0, 1e-6);
@@ -326,9 +342,26 @@ CheckReport check(const Expr& f, const std::string& wrt, const Derivative& d, co
   try {
     Tensor xt = x0.clone().requires_grad_(true);
     b.values[wrt] = xt;
+    Tensor yt;
+    if (mixed) b.values[d.second] = yt = y0.clone().requires_grad_(true);
     Tensor y = evaluate(f, b);
     Tensor ad;
-    if (!y.requires_grad()) {  // no path from wrt to f in the engine's graph: its derivative is 0
+    if (mixed) {
+      const int64_t ny = y0.numel();
+      Tensor g = y.requires_grad() ? grad({y}, {xt}, {}, true, true, true)[0] : Tensor();
+      std::vector<Tensor> rows;
+      for (int64_t i = 0; i < n; ++i) {
+        if (!g.defined() || !g.requires_grad()) {
+          rows.push_back(zeros({1, ny}, kF64));
+          continue;
+        }
+        std::vector<double> one(n, 0.0);
+        one[i] = 1;
+        Tensor gy = grad({g}, {yt}, {tensor(one, g.shape(), kF64)}, true, false, true)[0];
+        rows.push_back(gy.defined() ? reshape(gy, {1, ny}) : zeros({1, ny}, kF64));
+      }
+      ad = concat(rows, 0);
+    } else if (!y.requires_grad()) {  // no path from wrt to f in the engine's graph: its derivative is 0
       int64_t m = y.numel();
       ad = d.kind == DerivKind::gradient ? zeros({xr, xc}, kF64) : zeros({d.kind == DerivKind::jacobian ? m : n, n}, kF64);
     } else if (d.kind == DerivKind::gradient) {

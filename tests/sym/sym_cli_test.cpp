@@ -153,3 +153,12 @@ TEST_F(SymCli, AHugeDerivationIsRefusedNotRunForMinutes) {
   EXPECT_EQ(r.out, "nabla: error: differentiate: the derivation outgrew its budget of 60000000 units of work "
                    "(DiffOptions::max_work); its answer would be too large to use\n");
 }
+TEST_F(SymCli, SeveralVariablesAtOrderTwoGiveEveryBlock) {
+  CliRun r = nabla(R"cli(diff "x*y" --let "x:scalar y:scalar" --wrt x --wrt y --order 2 --check)cli");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out.substr(0, r.out.find("d²")), "x,x: 0\nx,y: 1\ny,x: 1\ny,y: 0\n");
+  EXPECT_NE(r.out.find("d²/dxdy check: ok"), std::string::npos) << r.out;
+  r = nabla(R"cli(diff "x'*A*y" --let "x:vector(n) y:vector(m) A:matrix(n,m)" --wrt x --wrt y --order 2 --format json)cli");
+  EXPECT_NE(r.out.find("\"x,y\":{\"text\":\"A\""), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"y,x\":{\"text\":\"A'\""), std::string::npos) << r.out;
+}

@@ -251,3 +251,39 @@ TEST(SymBudget, AGrowingDerivationStopsAtItsBudget) {
   EXPECT_NE(to_text(ok.result).find("A'"), std::string::npos);
   EXPECT_NO_THROW(differentiate(parse("x'*A*x", d), "x", d, small));
 }
+
+// Mixed second derivatives ∂²f/∂x∂y (DiffOptions::then_wrt): the Jacobian by
+// y of the gradient by x, checked against autodiff and finite differences.
+TEST(SymMixed, SecondDerivativesAcrossVariables) {
+  using namespace nabla::sym;
+  Declarations d = parse_declarations("x:vector(n) y:vector(m) A:matrix(n,m) s:scalar t:scalar");
+  struct C {
+    std::string f, x, y, expected;
+  };
+  for (const C& c : std::vector<C>{{"s*t", "s", "t", "1"},
+                                   {"x'*A*y", "x", "y", "A"},
+                                   {"x'*A*y", "y", "x", "A'"},
+                                   {"sum(exp(x))*(y'*y)", "x", "y", "2*exp(x)*y'"},
+                                   {"s^2*t^3", "s", "t", "6*s*t^2"}}) {
+    SCOPED_TRACE(c.f + " by " + c.x + ", " + c.y);
+    DiffOptions o;
+    o.order = 2;
+    o.then_wrt = c.y;
+    Expr f = parse(c.f, d);
+    Derivative r = differentiate(f, c.x, d, o);
+    EXPECT_EQ(to_text(r.result), c.expected);
+    EXPECT_EQ(r.second, c.y);
+    CheckReport rep = check(f, c.x, r, random_values(d, 3));
+    EXPECT_TRUE(rep.ok) << rep.autodiff_error << " " << rep.fd_error;
+    EXPECT_TRUE(rep.autodiff_used);
+    // denominator layout: the transpose
+    o.layout = Layout::denominator;
+    Derivative rt = differentiate(f, c.x, d, o);
+    EXPECT_EQ(rt.shape, r.shape.t());
+    EXPECT_TRUE(check(f, c.x, rt, random_values(d, 4)).ok);
+  }
+  DiffOptions o;
+  o.order = 2;
+  o.then_wrt = "A";  // a matrix: not a second-derivative variable
+  EXPECT_THROW(differentiate(parse("x'*A*y", d), "x", d, o), nabla::Error);
+}
