@@ -68,6 +68,7 @@ struct DiffRequest {
   bool check = true;
   bool steps = true;
   uint64_t seed = 0;
+  std::string emit;  // "", cpp, numpy or torch: the generated code
 };
 
 // An answer that is not a derivative: HTTP status, one line, and where in
@@ -123,17 +124,20 @@ DiffRequest parse_request(const std::string& body) {
     out = it->get<bool>();
   };
   for (auto it = j.begin(); it != j.end(); ++it) {
-    static const char* known[] = {"expr", "let", "wrt", "layout", "order", "check", "steps", "seed"};
+    static const char* known[] = {"expr", "let", "wrt", "layout", "order", "check", "steps", "seed", "emit"};
     if (std::find_if(std::begin(known), std::end(known), [&](const char* k) { return it.key() == k; }) ==
         std::end(known))
       throw bad(it.key(), "unknown field '" + it.key().substr(0, 40) +
-                              "' (expr, let, wrt, layout, order, check, steps, seed)");
+                              "' (expr, let, wrt, layout, order, check, steps, seed, emit)");
   }
   text("expr", r.expr, true);
   text("let", r.let, false);
   text("layout", r.layout, false);
   if (r.layout != "auto" && r.layout != "numerator" && r.layout != "denominator")
     throw bad("layout", "'layout' must be auto, numerator or denominator");
+  text("emit", r.emit, false);
+  if (!r.emit.empty() && r.emit != "cpp" && r.emit != "numpy" && r.emit != "torch")
+    throw bad("emit", "'emit' must be cpp, numpy or torch");
   auto w = j.find("wrt");
   if (w == j.end()) throw bad("wrt", "'wrt' is required (the variable to differentiate by)");
   std::vector<json> names = w->is_array() ? w->get<std::vector<json>>() : std::vector<json>{*w};
@@ -159,7 +163,7 @@ DiffRequest parse_request(const std::string& body) {
 }
 
 // The answer to one request: the command's JSON document under "derivatives",
-// and beside it what the page shows. Throws ApiError (the field and column of
+// and beside it what the page shows (with "emit", the code --emit writes). Throws ApiError (the field and column of
 // a parse error) or nabla::Error.
 std::string answer(const DiffRequest& r) {
   using namespace nabla::sym;
@@ -233,9 +237,18 @@ std::string answer(const DiffRequest& r) {
   }
   if (r.steps) out["steps"] = steps;
   if (r.check) out["check"] = checks;
-  // Code generation: nabla::sym offers no code generator yet; the page shows
-  // "code" when it is a string.
+  // The code nabla diff --emit writes: f and every derivative in one function.
   out["code"] = nullptr;
+  if (!r.emit.empty()) {
+    std::vector<std::pair<std::string, Expr>> outs;
+    for (size_t i = 0; i < ds.size(); ++i) outs.push_back({r.wrt[i], ds[i].result});
+    const Target t = r.emit == "cpp" ? Target::cpp : r.emit == "numpy" ? Target::numpy : Target::torch;
+    try {
+      out["code"] = {{"target", r.emit}, {"text", emit_code(t, "derivatives", f, outs, decls)}};
+    } catch (const Error& e) {
+      out["code"] = {{"target", r.emit}, {"error", e.what()}};
+    }
+  }
   return out.dump();
 }
 

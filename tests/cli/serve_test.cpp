@@ -186,7 +186,22 @@ TEST_F(ServeTest, DerivativeIsTheCommandsDocumentWithStepsAndCheck) {
   // The steps, as --steps prints them, and one entry per step.
   Result steps = run("diff \"x'*A*x\" --let \"x:vector(n) A:matrix(n,n)\" --wrt x --steps");
   EXPECT_NE(steps.out.find(j["steps"]["x"]["text"].get<std::string>()), std::string::npos) << steps.out;
-  EXPECT_TRUE(j["code"].is_null());  // no code generator in nabla::sym yet
+  EXPECT_TRUE(j["code"].is_null());  // no "emit" asked
+}
+
+TEST_F(ServeTest, GeneratedCodeIsWhatDiffEmitWrites) {
+  for (const char* target : {"numpy", "torch", "cpp"}) {
+    json j = post(json{{"expr", "x'*A*x"}, {"let", "x:vector(n) A:matrix(n,n)"}, {"wrt", "x"}, {"emit", target}}
+                      .dump(),
+                  200);
+    Result cli = run(std::string("diff \"x'*A*x\" --let \"x:vector(n) A:matrix(n,n)\" --wrt x --emit ") + target);
+    ASSERT_EQ(cli.code, 0) << cli.err;
+    EXPECT_EQ(j["code"]["target"], target);
+    EXPECT_EQ(j["code"]["text"], cli.out) << target;
+    EXPECT_NE(cli.out.find("derivatives"), std::string::npos) << cli.out;
+  }
+  json bad = post(json{{"expr", "x"}, {"let", "x:scalar"}, {"wrt", "x"}, {"emit", "fortran"}}.dump(), 400);
+  EXPECT_EQ(bad["field"], "emit");
 }
 
 TEST_F(ServeTest, SeveralVariablesAndAHessian) {

@@ -5,7 +5,7 @@ Starts `nabla serve --port 0`, loads the page in headless Chromium with a
 query string that fills the form and derives on load, and checks the DOM
 Chromium dumps once the page has settled: the derivative typeset by KaTeX
 (its MathML annotation holds the LaTeX, its HTML the symbols), the check
-saying ok, the steps, the place for generated code; and for a parse error,
+saying ok, the steps, the generated code; and for a parse error,
 the message and the caret under the column. A screenshot of each page is
 kept in --out (the build tree's tests/web/).
 
@@ -88,7 +88,7 @@ def chromium(browser, profile, url, *mode):
     session, killed together when it overruns."""
     args = [browser, "--headless", "--disable-gpu", "--no-sandbox", "--no-first-run",
             "--disable-extensions", "--disable-background-networking", "--hide-scrollbars",
-            f"--user-data-dir={profile}", "--window-size=1100,1300",
+            f"--user-data-dir={profile}", "--window-size=1100,1700",
             "--virtual-time-budget=10000", *mode, url]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                             start_new_session=True, preexec_fn=die_with_parent)
@@ -166,8 +166,9 @@ def main():
                  "the numeric check says ok")
         c.expect("symbolic vs central finite differences" in text_of(check), "the check names finite differences")
         c.expect("product rule" in text_of(d), "the steps are shown")
-        c.expect("Code generation is not available" in text_of(element(dom, "code")) or "<pre" in
-                 (element(dom, "code") or ""), "the generated-code section is there")
+        code = text_of(element(dom, "code-text"))
+        c.expect("def derivatives(x, A):" in code and "import numpy as np" in code,
+                 "the generated code (NumPy, the default) is shown")
 
         # The logistic loss, for the screenshot (the README's picture).
         url = page_url(srv.url, expr="sum(log(1 + exp(-y .* (X*w))))", let="X:matrix(m,n) w:vector(n) y:vector(m)",

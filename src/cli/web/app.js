@@ -1,7 +1,8 @@
 // The page of `nabla serve`: sends the form to POST /api/diff and shows the
 // answer. Everything the server sends is inserted as text or typeset by
 // KaTeX (trust off); nothing is inserted as HTML. A query string
-// (?expr=…&let=…&wrt=x&layout=…&order=…) fills the form and derives at once.
+// (?expr=…&let=…&wrt=x&layout=…&order=…&emit=numpy) fills the form and
+// derives at once.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -45,6 +46,7 @@ function request() {
     order: Number($("order").value),
     check: $("check").checked,
     steps: $("steps").checked,
+    emit: $("emit").value,
   };
 }
 
@@ -116,11 +118,12 @@ function showResult(r) {
     list.append(box);
   }
   const code = $("code");
-  if (typeof r.code === "string") {
-    code.replaceChildren(el("pre", { text: r.code }));
+  if (r.code && typeof r.code.text === "string") {
+    code.replaceChildren(el("pre", { id: "code-text", text: r.code.text }));
+  } else if (r.code && r.code.error) {
+    code.replaceChildren(el("p", { class: "unavailable", text: "no code: " + r.code.error }));
   } else {
-    code.replaceChildren(el("p", { class: "unavailable",
-      text: "Code generation is not available in this build of nabla." }));
+    code.replaceChildren(el("p", { class: "unavailable", text: "Choose a language for the generated code." }));
   }
   $("result").hidden = false;
   $("status").textContent = "";
@@ -129,7 +132,7 @@ function showResult(r) {
 async function derive() {
   const req = request();
   const q = new URLSearchParams({ expr: req.expr, let: req.let, wrt: req.wrt.join(","),
-                                  layout: req.layout, order: String(req.order) });
+                                  layout: req.layout, order: String(req.order), emit: req.emit });
   history.replaceState(null, "", "?" + q.toString());
   $("status").textContent = "deriving…";
   document.body.dataset.state = "busy";
@@ -148,7 +151,7 @@ async function derive() {
 
 function init() {
   const q = new URLSearchParams(location.search);
-  for (const k of ["expr", "let", "wrt", "layout", "order"]) {
+  for (const k of ["expr", "let", "wrt", "layout", "order", "emit"]) {
     if (q.has(k)) $(k).value = q.getAll(k).join(k === "wrt" ? "," : " ");
   }
   if (q.get("check") === "0") $("check").checked = false;
