@@ -94,7 +94,7 @@ std::vector<Token> lex(const std::string& s) {
 bool is_reserved(const std::string& name) {
   Fn f;
   return lookup_fn(name, f) || name == "max" || name == "dot" || name == "eye" || name == "ones" ||
-         name == "zeros";
+         name == "zeros" || name == "mean" || name == "logsumexp";
 }
 
 constexpr int kMaxDepth = 256;
@@ -297,6 +297,20 @@ class Parser {
       Expr ca = a->shape.is_row() ? transpose(a) : a;
       Expr cb = b->shape.is_row() ? transpose(b) : b;
       return mul(transpose(ca), cb);
+    }
+    if (n == "mean") {  // mean(X) = sum(X)/(rows·cols)
+      arity(1, 1);
+      const Shape& s = args[0]->shape;
+      auto count = [&](const Dim& d) -> Expr {
+        if (d.is_const()) return constant(double(d.constant()));
+        if (!d.as_symbol().empty()) return dim_value(d.as_symbol());
+        fail(name.col, "mean of " + to_text(args[0]) + ": its size " + s.str() + " is not a product of dimensions");
+      };
+      return divide(func(Fn::sum, args[0]), mul(count(s.rows), count(s.cols)));
+    }
+    if (n == "logsumexp") {  // logsumexp(x) = log(sum(exp(x)))
+      arity(1, 1);
+      return at(name.col, [&] { return func(Fn::log, func(Fn::sum, func(Fn::exp, args[0]))); });
     }
     if (n == "eye") {
       arity(1, 1);

@@ -20,6 +20,18 @@ std::string format_number(double v) {
 
 namespace {
 
+// v is the double nearest p/q, and the parser reads "p/q" back as v (it
+// computes p·(1/q)), for the smallest 1 < q ≤ 1000: 0.3333333333333333 prints
+// as 1/3, and 1 − 1/3 (not the double nearest 2/3) stays a decimal.
+bool as_fraction(double v, long long& p, long long& q) {
+  if (!std::isfinite(v) || v == std::floor(v) || std::fabs(v) > 1e9) return false;
+  for (q = 2; q <= 1000; ++q) {
+    p = std::llround(v * double(q));
+    if (double(p) / double(q) == v && double(p) * (1.0 / double(q)) == v) return true;
+  }
+  return false;
+}
+
 // The one precedence table: a child is parenthesized when its precedence is
 // lower than what its position requires.
 enum Prec : int { kAdd = 1, kMul = 2, kNeg = 3, kPow = 4, kPostfix = 5, kAtom = 6 };
@@ -39,8 +51,15 @@ class Printer {
       if (it != names_->end()) return {it->second, kAtom};
     }
     switch (e->op) {
-      case Op::constant:
+      case Op::constant: {
+        long long p, q;
+        if (as_fraction(e->value, p, q)) {
+          const long long ap = p < 0 ? -p : p;
+          if (latex_) return {std::string(p < 0 ? "-" : "") + "\\frac{" + std::to_string(ap) + "}{" + std::to_string(q) + "}", p < 0 ? kNeg : kAtom};
+          return {std::to_string(p) + "/" + std::to_string(q), p < 0 ? kNeg : kMul};
+        }
         return {format_number(e->value), e->value < 0 ? kNeg : kAtom};
+      }
       case Op::variable:
       case Op::dim:
         return {e->name, kAtom};
@@ -138,7 +157,13 @@ class Printer {
     double c = e->value;
     bool negative = c < 0;
     double ac = std::fabs(c);
-    if (ac != 1) num.push_back(format_number(ac));
+    long long fp, fq;
+    if (as_fraction(ac, fp, fq)) {  // 2/3·x prints as 2*x/3
+      if (fp != 1) num.push_back(std::to_string(fp));
+      den.push_back(std::to_string(fq));
+    } else if (ac != 1) {
+      num.push_back(format_number(ac));
+    }
     for (int i = 0; i < e->nscalars; ++i) {
       const Expr& f = e->args[i];
       if (f->op == Op::power && f->value < 0) {
@@ -194,6 +219,14 @@ class Printer {
     return {s, kMul};
   }
 
+  // An exponent: a fraction in parentheses (text) or as p/q (LaTeX, inside braces).
+  std::string exponent(double v) const {
+    long long p, q;
+    if (!as_fraction(v, p, q)) return format_number(v);
+    std::string f = std::to_string(p) + "/" + std::to_string(q);
+    return latex_ ? f : "(" + f + ")";
+  }
+
   Printed print_power(const Expr& base, double p, bool elementwise) {
     if (p == 1) return print(base);
     std::string b = wrap(base, kPostfix);
@@ -201,9 +234,9 @@ class Printer {
       if (base->op == Op::func && base->fn != Fn::abs && base->fn != Fn::norm2 && base->fn != Fn::sqrt &&
           fn_is_elementwise(base->fn) == false)
         b = paren(print(base).s);
-      return {"{" + b + "}^{" + std::string(elementwise ? "\\circ " : "") + format_number(p) + "}", kPow};
+      return {"{" + b + "}^{" + std::string(elementwise ? "\\circ " : "") + exponent(p) + "}", kPow};
     }
-    return {b + (elementwise ? ".^" : "^") + format_number(p), kPow};
+    return {b + (elementwise ? ".^" : "^") + exponent(p), kPow};
   }
 
   Printed print_func(const Expr& e) {

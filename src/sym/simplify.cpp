@@ -342,6 +342,29 @@ Expr diag_sum(const Expr& e) {
   return add(others);
 }
 
+// exp(a)/sum(exp(a)) = softmax(a), and diag(exp(a))/sum(exp(a)) = diag(softmax(a)),
+// for a column a: the forms a log-sum-exp's gradient and Hessian take.
+Expr softmax_form(const Expr& e) {
+  if (e->op != Op::mul || e->nscalars < 1 || e->args.size() - size_t(e->nscalars) != 1) return nullptr;
+  const Expr& m = e->args.back();
+  const bool diag = m->op == Op::func && m->fn == Fn::diag;
+  const Expr& v = diag ? m->args[0] : m;
+  if (v->op != Op::func || v->fn != Fn::exp || !v->shape.is_col()) return nullptr;
+  for (int i = 0; i < e->nscalars; ++i) {
+    const Expr& s = e->args[size_t(i)];
+    if (s->op != Op::power || s->value != -1 || s->args[0]->op != Op::func || s->args[0]->fn != Fn::sum ||
+        s->args[0]->args[0] != v)
+      continue;
+    std::vector<Expr> rest{constant(e->value)};
+    for (int j = 0; j < e->nscalars; ++j)
+      if (j != i) rest.push_back(e->args[size_t(j)]);
+    Expr sm = func(Fn::softmax, v->args[0]);
+    rest.push_back(diag ? func(Fn::diag, sm) : sm);
+    return mul(rest);
+  }
+  return nullptr;
+}
+
 const Rule kRules[] = {
     {"diag is linear: diag(a) + diag(b) = diag(a + b)", diag_sum},
     {"transpose of a sum: (A + B)' = A' + B'", transpose_sum},
@@ -356,6 +379,7 @@ const Rule kRules[] = {
     {"squared norm is an inner product: norm2(a)^2 = a'*a", norm_squared},
     {"hadamard distributes over a sum where factors cancel: (a ./ s + b) .* s = a + b .* s", hadamard_distribute},
     {"an inner product whose hadamard cancels is a sum: s'*(y ./ s) = sum(y)", inner_cancel},
+    {"softmax: exp(a)/sum(exp(a)) = softmax(a)", softmax_form},
 };
 
 Expr rebuild(const Expr& e, const std::vector<Expr>& args) {

@@ -287,3 +287,22 @@ TEST(SymMixed, SecondDerivativesAcrossVariables) {
   o.then_wrt = "A";  // a matrix: not a second-derivative variable
   EXPECT_THROW(differentiate(parse("x'*A*y", d), "x", d, o), nabla::Error);
 }
+
+// mean and logsumexp; the softmax form recognized; exact rationals printed as such.
+TEST(SymForms, MeanLogSumExpSoftmaxAndRationals) {
+  using nabla::sym::testing::expect_derivative;
+  expect_derivative({"logsumexp(x)", "x:vector(n)", "x", "softmax(x)"});
+  expect_derivative({"logsumexp(x)", "x:vector(n)", "x", "diag(softmax(x)) - softmax(x)*softmax(x)'", Layout::automatic, 2});
+  expect_derivative({"logsumexp(W*x) - y'*W*x", "W:matrix(m,n) x:vector(n) y:vector(m)", "W", "(softmax(W*x) - y)*x'"});
+  expect_derivative({"mean((X*w - y).^2)", "X:matrix(m,n) w:vector(n) y:vector(m)", "w", "2*X'*(X*w - y)/m"});
+  expect_derivative({"mean(x .* x)", "x:vector(3)", "x", "2*x/3"});
+  expect_derivative({"mean(A)", "A:matrix(m,n)", "A", "ones(m,n)/m/n"});
+  expect_derivative({"x'*x/3", "x:vector(n)", "x", "2*x/3"});
+  using namespace nabla::sym;
+  Declarations d = parse_declarations("x:vector(n) s:scalar");
+  EXPECT_EQ(to_text(parse("s^(1/3)", d)), "s^(1/3)");
+  EXPECT_EQ(to_latex(parse("x/3", d)), "\\frac{x}{3}");
+  EXPECT_EQ(to_text(parse("0.1*s", d)), "s/10");
+  EXPECT_EQ(to_text(parse("1 - 1/3", d)), "0.6666666666666667");  // not the double nearest 2/3
+  EXPECT_THROW(parse("mean(x, x)", d), nabla::Error);
+}
