@@ -365,6 +365,54 @@ Expr softmax_form(const Expr& e) {
   return nullptr;
 }
 
+// u when s is exp(u) + 1 (the 1 a scalar or a matrix of ones), else null.
+Expr exp_plus_one(const Expr& s) {
+  if (s->op != Op::add || s->args.size() != 2 || s->coefs[0] != 1 || s->coefs[1] != 1) return nullptr;
+  for (int i = 0; i < 2; ++i) {
+    const Expr& a = s->args[size_t(i)];
+    const Expr& one = s->args[size_t(1 - i)];
+    if (a->op == Op::func && a->fn == Fn::exp && (one->is_const(1) || one->op == Op::ones)) return a->args[0];
+  }
+  return nullptr;
+}
+
+// exp(u) ./ (exp(u) + 1) = sigmoid(u), element-wise or of scalars (the logistic
+// function, as the derivative of log(1 + exp(u)) comes out).
+Expr sigmoid_form(const Expr& e) {
+  const bool had = e->op == Op::hadamard;
+  if (!had && e->op != Op::mul) return nullptr;
+  const size_t end = had ? e->args.size() : size_t(e->nscalars);
+  for (size_t i = 0; i < end; ++i) {
+    const Expr& d = e->args[i];
+    if (d->op != Op::power || d->value != -1) continue;
+    Expr u = exp_plus_one(d->args[0]);
+    if (!u) continue;
+    for (size_t j = 0; j < end; ++j) {
+      const Expr& n = e->args[j];
+      if (j == i || n->op != Op::func || n->fn != Fn::exp || n->args[0] != u) continue;
+      std::vector<Expr> rest;
+      for (size_t k = 0; k < e->args.size(); ++k)
+        if (k != i && k != j) rest.push_back(e->args[k]);
+      Expr s = func(Fn::sigmoid, u);
+      if (had) {
+        rest.push_back(s);
+        return rest.size() == 1 ? rest[0] : hadamard(rest);
+      }
+      rest.insert(rest.begin(), s);
+      rest.insert(rest.begin(), constant(e->value));
+      return mul(rest);
+    }
+  }
+  return nullptr;
+}
+
+// log(exp(u) + 1) = softplus(u).
+Expr softplus_form(const Expr& e) {
+  if (e->op != Op::func || e->fn != Fn::log) return nullptr;
+  Expr u = exp_plus_one(e->args[0]);
+  return u ? func(Fn::softplus, u) : nullptr;
+}
+
 const Rule kRules[] = {
     {"diag is linear: diag(a) + diag(b) = diag(a + b)", diag_sum},
     {"transpose of a sum: (A + B)' = A' + B'", transpose_sum},
@@ -380,6 +428,8 @@ const Rule kRules[] = {
     {"hadamard distributes over a sum where factors cancel: (a ./ s + b) .* s = a + b .* s", hadamard_distribute},
     {"an inner product whose hadamard cancels is a sum: s'*(y ./ s) = sum(y)", inner_cancel},
     {"softmax: exp(a)/sum(exp(a)) = softmax(a)", softmax_form},
+    {"the logistic function: exp(u) ./ (exp(u) + 1) = sigmoid(u)", sigmoid_form},
+    {"softplus: log(exp(u) + 1) = softplus(u)", softplus_form},
 };
 
 Expr rebuild(const Expr& e, const std::vector<Expr>& args) {

@@ -142,7 +142,7 @@ TEST(SymCookbook, Inverse) {
 }
 TEST(SymCookbook, LogisticRegression) {
   expect_derivative({"sum(log(1 + exp(-y .* (X*w))))", "X:matrix(N,n) w:vector(n) y:vector(N)", "w",
-                     "-X'*(exp(-((X*w) .* y)) .* y ./ (exp(-((X*w) .* y)) + 1))"});
+                     "-X'*(sigmoid(-((X*w) .* y)) .* y)"});  // exp(u) ./ (exp(u) + 1) is the logistic function
 }
 TEST(SymCookbook, LogisticRegressionSigmoid) {
   expect_derivative({"-y'*log(sigmoid(X*w)) - (1 - y)'*log(1 - sigmoid(X*w))",
@@ -305,4 +305,17 @@ TEST(SymForms, MeanLogSumExpSoftmaxAndRationals) {
   EXPECT_EQ(to_text(parse("0.1*s", d)), "s/10");
   EXPECT_EQ(to_text(parse("1 - 1/3", d)), "0.6666666666666667");  // not the double nearest 2/3
   EXPECT_THROW(parse("mean(x, x)", d), nabla::Error);
+}
+
+TEST(SymForms, LogisticAndSoftplus) {
+  using nabla::sym::testing::expect_derivative;
+  expect_derivative({"sum(log(exp(z) + 1))", "z:vector(n)", "z", "sigmoid(z)"});
+  expect_derivative({"sum(log(1 + exp(-z)))", "z:vector(n)", "z", "-sigmoid(-z)"});
+  expect_derivative({"log(1 + exp(-y*w'*x))", "w:vector(n) x:vector(n) y:scalar", "w", "-sigmoid(-y*w'*x)*y*x"});
+  expect_derivative({"log(1 + exp(-y*w'*x))", "w:vector(n) x:vector(n) y:scalar", "w",
+                     "sigmoid(-y*w'*x)*(1 - sigmoid(-y*w'*x))*y^2*x*x'", Layout::automatic, 2});
+  using namespace nabla::sym;
+  Declarations d = parse_declarations("z:vector(n) s:scalar");
+  EXPECT_EQ(to_text(simplify(parse("log(exp(z) + 1)", d))), "softplus(z)");
+  EXPECT_EQ(to_text(simplify(parse("exp(s)/(1 + exp(s))", d))), "sigmoid(s)");
 }
