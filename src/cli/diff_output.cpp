@@ -1,8 +1,50 @@
 #include "diff_output.hpp"
 
+#include <algorithm>
 #include <cstdio>
 
 namespace nabla::cli {
+
+Derivation derive_all(const sym::Expr& f, const std::vector<std::string>& wrt, const sym::Declarations& decls,
+                      const sym::DiffOptions& opts) {
+  Derivation d;
+  const bool blocks = opts.order == 2 && wrt.size() > 1;
+  for (const std::string& x : wrt) {
+    if (!blocks) {
+      d.ds.push_back(sym::differentiate(f, x, decls, opts));
+      d.label.push_back(x), d.first.push_back(x), d.who.push_back("d/d" + x + " ");
+      continue;
+    }
+    for (const std::string& y : wrt) {
+      sym::DiffOptions o = opts;
+      o.then_wrt = y;
+      d.ds.push_back(sym::differentiate(f, x, decls, o));
+      d.label.push_back(x + "," + y), d.first.push_back(x), d.who.push_back("d²/d" + x + "d" + y + " ");
+    }
+  }
+  return d;
+}
+
+sym::Layout layout_named(const std::string& name) {
+  return name == "numerator" ? sym::Layout::numerator
+         : name == "denominator" ? sym::Layout::denominator
+                                 : sym::Layout::automatic;
+}
+
+sym::Target target_named(const std::string& name) {
+  return name == "cpp" ? sym::Target::cpp : name == "numpy" ? sym::Target::numpy : sym::Target::torch;
+}
+
+std::string emit_derivation(sym::Target t, const std::string& name, const sym::Expr& f, const Derivation& d,
+                            const sym::Declarations& decls) {
+  std::vector<std::pair<std::string, sym::Expr>> outs;
+  for (size_t i = 0; i < d.ds.size(); ++i) {
+    std::string n = d.label[i];
+    std::replace(n.begin(), n.end(), ',', '_');  // d_x_y
+    outs.push_back({n, d.ds[i].result});
+  }
+  return sym::emit_code(t, name, f, outs, decls);
+}
 
 std::string json_string(const std::string& s) {
   std::string o = "\"";

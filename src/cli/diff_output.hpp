@@ -10,6 +10,26 @@
 
 namespace nabla::cli {
 
+// The derivatives `nabla diff` derives: one per variable; with order 2 and
+// several variables, every block ∂²f/∂x∂y (labelled "x,y"), the mixed ones
+// included. (Used by serve.cpp; diff.cpp derives the same way.)
+struct Derivation {
+  std::vector<std::string> label;  // "x", or "x,y" for a block
+  std::vector<std::string> first;  // the variable a check differentiates by (x of "x,y")
+  std::vector<std::string> who;    // "d/dx ", "d²/dxdy ": what the check's lines start with
+  std::vector<sym::Derivative> ds;
+};
+Derivation derive_all(const sym::Expr& f, const std::vector<std::string>& wrt, const sym::Declarations& decls,
+                      const sym::DiffOptions& opts);
+
+// --layout's names (auto, numerator, denominator) and --emit's (cpp, numpy, torch).
+sym::Layout layout_named(const std::string& name);
+sym::Target target_named(const std::string& name);
+
+// What --emit writes: f and each derivative, named d_<label> ("x,y" as x_y).
+std::string emit_derivation(sym::Target t, const std::string& name, const sym::Expr& f, const Derivation& d,
+                            const sym::Declarations& decls);
+
 // A JSON string literal: quotes, backslashes and control characters escaped.
 std::string json_string(const std::string& s);
 

@@ -183,32 +183,31 @@ std::string answer(const DiffRequest& r) {
     throw fail("expr", e);
   }
   DiffOptions opts;
-  opts.layout = r.layout == "numerator" ? Layout::numerator
-                : r.layout == "denominator" ? Layout::denominator
-                                            : Layout::automatic;
+  opts.layout = layout_named(r.layout);
   opts.order = r.order;
   opts.steps = r.steps;
-  std::vector<Derivative> ds;
-  for (const std::string& w : r.wrt) {
-    try {
-      ds.push_back(differentiate(f, w, decls, opts));
-    } catch (const Error& e) {
-      throw fail(decls.vars.count(w) ? "expr" : "wrt", e);
-    }
+  Derivation dv;
+  try {
+    dv = derive_all(f, r.wrt, decls, opts);
+  } catch (const Error& e) {
+    bool undeclared =
+        std::any_of(r.wrt.begin(), r.wrt.end(), [&](const std::string& w) { return !decls.vars.count(w); });
+    throw fail(undeclared ? "wrt" : "expr", e);
   }
 
   json out;
   out["expr"] = {{"text", to_text(f)}, {"latex", to_latex(f)}, {"shape", f->shape.str()}};
   out["wrt"] = r.wrt;
-  out["derivatives"] = json::parse(derivatives_json(r.wrt, ds, r.steps));
+  out["labels"] = dv.label;  // the derivatives' names: the variables, or "x,y" for the blocks of order 2
+  out["derivatives"] = json::parse(derivatives_json(dv.label, dv.ds, r.steps));
   out["kind"] = json::object();
   json steps = json::object(), checks = json::object();
-  for (size_t i = 0; i < ds.size(); ++i) {
-    const Derivative& d = ds[i];
-    const std::string& w = r.wrt[i];
+  for (size_t i = 0; i < dv.ds.size(); ++i) {
+    const Derivative& d = dv.ds[i];
+    const std::string& w = dv.label[i];
     out["kind"][w] = d.kind == DerivKind::gradient   ? "gradient"
-                                    : d.kind == DerivKind::jacobian ? "jacobian"
-                                                                    : "hessian";
+                     : d.kind == DerivKind::jacobian ? "jacobian"
+                                                     : "hessian";
     if (r.steps) {
       // The parts are in the command's document; beside them, the derivation as
       // --steps prints it, and the intermediate variables typeset.
@@ -220,7 +219,7 @@ std::string answer(const DiffRequest& r) {
     if (r.check) {
       try {
         Bindings b = random_values(decls, r.seed);
-        CheckReport c = check(f, w, d, b);
+        CheckReport c = check(f, dv.first[i], d, b);
         checks[w] = {{"ok", c.ok},
                      {"autodiff_used", c.autodiff_used},
                      {"autodiff_error", c.autodiff_error},
@@ -240,11 +239,9 @@ std::string answer(const DiffRequest& r) {
   // The code nabla diff --emit writes: f and every derivative in one function.
   out["code"] = nullptr;
   if (!r.emit.empty()) {
-    std::vector<std::pair<std::string, Expr>> outs;
-    for (size_t i = 0; i < ds.size(); ++i) outs.push_back({r.wrt[i], ds[i].result});
-    const Target t = r.emit == "cpp" ? Target::cpp : r.emit == "numpy" ? Target::numpy : Target::torch;
     try {
-      out["code"] = {{"target", r.emit}, {"text", emit_code(t, "derivatives", f, outs, decls)}};
+      out["code"] = {{"target", r.emit},
+                     {"text", emit_derivation(target_named(r.emit), "derivatives", f, dv, decls)}};
     } catch (const Error& e) {
       out["code"] = {{"target", r.emit}, {"error", e.what()}};
     }

@@ -216,6 +216,13 @@ TEST_F(ServeTest, SeveralVariablesAndAHessian) {
   EXPECT_EQ(h["kind"]["x"], "hessian");
   EXPECT_EQ(h["derivatives"]["x"]["shape"], json({"n", "n"}));
   EXPECT_EQ(h["check"]["x"]["ok"], true);
+  // Order 2 with two variables: every block, the mixed ones included, as nabla diff derives them.
+  json xy = post(json{{"expr", "x*y"}, {"let", "x:scalar y:scalar"}, {"wrt", {"x", "y"}}, {"order", 2}}.dump(), 200);
+  EXPECT_EQ(xy["labels"], json({"x,x", "x,y", "y,x", "y,y"}));
+  Result blocks = run("diff \"x*y\" --let \"x:scalar y:scalar\" --wrt x --wrt y --order 2 --format json --steps");
+  EXPECT_EQ(xy["derivatives"], json::parse(blocks.out));
+  EXPECT_EQ(xy["derivatives"]["x,y"]["text"], "1");
+  EXPECT_EQ(xy["check"]["x,y"]["ok"], true);
   // check and steps off: neither member.
   json bare = post(json{{"expr", "x'*x"}, {"let", "x:vector(n)"}, {"wrt", "x"}, {"check", false}, {"steps", false}}
                        .dump(),

@@ -69,6 +69,10 @@ function showError(body) {
 }
 
 function derivativeHead(kind, name) {
+  if (name.includes(",")) {  // a block of second derivatives, "x,y"
+    const [x, y] = name.split(",").map(latexName);
+    return `\\frac{\\partial^2 f}{\\partial ${x}\\,\\partial ${y}} = `;
+  }
   const x = latexName(name);
   if (kind === "gradient") return `\\nabla_{${x}} f = `;
   if (kind === "hessian") return `\\nabla^2_{${x}} f = `;
@@ -102,11 +106,11 @@ function showResult(r) {
   typeset($("f"), `f = ${r.expr.latex}`, `f = ${r.expr.text}`);
   const list = $("derivatives");
   list.replaceChildren();
-  for (const name of r.wrt) {
+  for (const name of r.labels) {
     const d = r.derivatives[name];
     const kind = r.kind[name];
     const box = el("div", { class: "derivative", id: "d-" + name });
-    box.append(el("h2", { text: `${kind} with respect to ${name}` }));
+    box.append(el("h2", { text: `${kind} with respect to ${name.replace(",", " and ")}` }));
     const math = el("div", { class: "math" });
     typeset(math, derivativeHead(kind, name) + d.latex, d.text);
     box.append(math);
