@@ -192,8 +192,14 @@ class Parser {
       if (s == "./" && b->is_const(0)) fail(op.col, "division by zero");
       return at(op.col, [&] { return s == ".*" ? hadamard(a, b) : hadamard(a, power(b, -1)); });
     }
-    // ^ and .^: the exponent must be a number.
-    if (b->op != Op::constant) fail(op.col, "'" + s + "' needs a numeric exponent, got " + to_text(b));
+    // ^ and .^ with a variable exponent: a^b = exp(b log a), element-wise, for a > 0.
+    if (b->op != Op::constant) {
+      if (!b->shape.is_scalar() && b->shape != a->shape)
+        fail(op.col, shapes("needs a scalar exponent or one shaped like the base"));
+      return at(op.col, [&] {
+        return func(Fn::exp, b->shape.is_scalar() ? mul(b, func(Fn::log, a)) : hadamard(b, func(Fn::log, a)));
+      });
+    }
     if (a->is_const(0) && b->value < 0) fail(op.col, "division by zero");
     return at(op.col, [&] { return power(a, b->value); });
   }

@@ -162,3 +162,16 @@ TEST_F(SymCli, SeveralVariablesAtOrderTwoGiveEveryBlock) {
   EXPECT_NE(r.out.find("\"x,y\":{\"text\":\"A\""), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("\"y,x\":{\"text\":\"A'\""), std::string::npos) << r.out;
 }
+TEST_F(SymCli, AVariableExponent) {
+  // a^b = exp(b*log(a)) for a > 0: d/da = b*a^(b-1), d/db = a^b*log(a)
+  std::string path = ::testing::TempDir() + "sym_cli_ab.json";
+  std::ofstream(path) << R"cli({"a": 1.7, "b": 0.6})cli";
+  CliRun r = nabla(R"cli(diff "a^b" --let "a:scalar b:scalar" --wrt a --wrt b)cli");
+  EXPECT_EQ(r.out, "a: exp(b*log(a))*b/a\nb: exp(b*log(a))*log(a)\n");
+  r = nabla(R"cli(diff "a^b" --let "a:scalar b:scalar" --wrt a --wrt b --check --at )cli" + path, true);
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out, "{\"derivative\": {\"a\": 0.48525685796159324, \"b\": 0.7295578272589054}}\n");
+  r = nabla(R"cli(diff "sum(x.^c)" --let "x:vector(n) c:vector(m)" --wrt x)cli");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("needs a scalar exponent or one shaped like the base"), std::string::npos) << r.out;
+}

@@ -39,7 +39,8 @@ TEST(SymParse, OtherErrorsCarryColumns) {
   EXPECT_EQ(error_of("(x + y", kLet), "col 7: expected ')' at the end");
   EXPECT_EQ(error_of("x + ", kLet), "col 5: unexpected end of expression");
   EXPECT_EQ(error_of("A / x", kLet).substr(0, 35), "col 3: '/' divides by a scalar only");
-  EXPECT_EQ(error_of("x ^ s", kLet), "col 3: '^' needs a numeric exponent, got s");
+  EXPECT_EQ(error_of("x .^ A", kLet),
+            "col 3: '.^' needs a scalar exponent or one shaped like the base: x is n×1, A is n×n");
   EXPECT_EQ(error_of("tr(x)", kLet), "col 1: tr needs a square matrix: x is n×1");
   EXPECT_EQ(error_of("foo(x)", kLet), "col 1: unknown function 'foo'");
   EXPECT_EQ(error_of("x # y", kLet), "col 3: unexpected character '#'");
