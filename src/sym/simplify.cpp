@@ -2,6 +2,7 @@
 // Each rule has a name (cited by --steps) and a one-line statement. simplify()
 // rebuilds bottom-up through the smart constructors, then tries the rules on
 // each node until none fires (bounded).
+#include <cmath>
 #include <unordered_map>
 
 #include "nabla/error.hpp"
@@ -413,6 +414,19 @@ Expr softplus_form(const Expr& e) {
   return u ? func(Fn::softplus, u) : nullptr;
 }
 
+// c·a + c·b = c·(a + b), when every term's coefficient is ±c, c ≠ 1.
+Expr common_coefficient(const Expr& e) {
+  if (e->op != Op::add || e->args.size() < 2) return nullptr;
+  const double c = std::fabs(e->coefs[0]);
+  if (c == 1 || c == 0) return nullptr;
+  std::vector<Expr> terms;
+  for (size_t i = 0; i < e->args.size(); ++i) {
+    if (std::fabs(e->coefs[i]) != c) return nullptr;
+    terms.push_back(e->coefs[i] < 0 ? neg(e->args[i]) : e->args[i]);
+  }
+  return mul(constant(c), add(terms));
+}
+
 const Rule kRules[] = {
     {"diag is linear: diag(a) + diag(b) = diag(a + b)", diag_sum},
     {"transpose of a sum: (A + B)' = A' + B'", transpose_sum},
@@ -430,6 +444,7 @@ const Rule kRules[] = {
     {"softmax: exp(a)/sum(exp(a)) = softmax(a)", softmax_form},
     {"the logistic function: exp(u) ./ (exp(u) + 1) = sigmoid(u)", sigmoid_form},
     {"softplus: log(exp(u) + 1) = softplus(u)", softplus_form},
+    {"a common coefficient: c*a + c*b = c*(a + b)", common_coefficient},
 };
 
 Expr rebuild(const Expr& e, const std::vector<Expr>& args) {

@@ -319,3 +319,13 @@ TEST(SymForms, LogisticAndSoftplus) {
   EXPECT_EQ(to_text(simplify(parse("log(exp(z) + 1)", d))), "softplus(z)");
   EXPECT_EQ(to_text(simplify(parse("exp(s)/(1 + exp(s))", d))), "sigmoid(s)");
 }
+
+TEST(SymForms, ACommonCoefficientIsFactored) {
+  using nabla::sym::testing::expect_derivative;
+  expect_derivative({"0.5*(x'*A*x)", "x:vector(n) A:matrix(n,n)", "x", "(A + A')*x/2"});
+  expect_derivative({"tr(X*A*X')/2", "X:matrix(n,n) A:matrix(n,n)", "X", "X*(A + A')/2"});
+  using namespace nabla::sym;
+  Declarations d = parse_declarations("x:vector(n) y:vector(n)");
+  EXPECT_EQ(to_text(simplify(parse("3*x - 3*y", d))), "3*(x - y)");
+  EXPECT_EQ(to_text(simplify(parse("3*x - 2*y", d))), "3*x - 2*y");  // no common coefficient
+}
