@@ -18,9 +18,10 @@ each printed answer (nabla's text form, SymPy's str()).
 Times: SymPy's is the median of --repeat runs of .diff() in-process, its
 cache cleared before each (wall time); nabla's is measured inside the
 command: `--wrt w` given 2001 times derives w 2001 times in one process (as
-bench/sym_bench repeats a derivation in one process), and (time of that run -
-time with one --wrt) / 2000 is the time of one derivation, simplification
-and printing included, each run the fastest of --repeat.
+bench/sym_bench repeats a derivation in one process; at order 2, 45 times
+give 2025 blocks), and (time of that run - time with one --wrt) / (the
+derivatives printed more) is the time of one derivation, simplification and
+printing included, each run the fastest of --repeat.
 
     /usr/bin/python3 bench/sym_compare.py [--nabla build/release/nabla] [--repeat 5] [--markdown]
 
@@ -324,10 +325,12 @@ def nabla_command(expr, let, wrt, order, *options, copies=1):
     return args + ["--", expr] if expr.startswith("-") else [expr] + args
 
 
-def nabla_time(nabla, expr, let, wrt, order, repeat, copies=2001):
-    """Seconds per derivation inside the command: the same variable given `copies` times derives it that
-    many times in one process; (time(copies) - time(1)) / (derivatives printed more), each time the
-    fastest of --repeat runs (the host is shared; the fastest run is the least disturbed)."""
+def nabla_time(nabla, expr, let, wrt, order, repeat):
+    """Seconds per derivation inside the command: the same variable given k times derives it k times in
+    one process (k² times at order 2, where several variables give every block); (time(k) - time(1)) /
+    (derivatives printed more), each time the fastest of --repeat runs (the host is shared; the fastest
+    run is the least disturbed)."""
+    copies = 2001 if order == 1 else 45
     def timed(k):
         wall = []
         for _ in range(repeat):
