@@ -187,6 +187,16 @@ std::string to_json(const Expr& e);   // {"op":…, "shape":[r,c], "args":[…]}
 // Text with chosen subexpressions shown by name (for the derivation steps).
 std::string to_text(const Expr& e, const std::map<const Node*, std::string>& names);
 
+// e with each subexpression that it contains more than once (of 4 nodes or
+// more, counted as printed) named once: "s1*(1 - s1)*x where s1 = sigmoid(w'*x)",
+// innermost first; parse() reads the text back to e itself. The names s1, s2, …
+// skip those declared. Without repeats, text and latex are to_text/to_latex's.
+struct NamedForm {
+  std::string text, latex;
+  std::vector<std::pair<std::string, Expr>> names;  // in definition order
+};
+NamedForm name_repeated(const Expr& e, const Declarations& decls);
+
 // ---- simplification ---------------------------------------------------------
 
 // One application of a named rule: what it rewrote and into what.

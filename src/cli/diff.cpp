@@ -79,42 +79,24 @@ void run_diff(const DiffArgs& a) {
     expression_error(e, a.expr);
   }
   NABLA_CHECK(!a.wrt.empty(), "--wrt is required (the variable to differentiate by)");
+  // A variable named twice is differentiated by once (order 2 would square the blocks).
+  std::vector<std::string> wrt;
+  for (const std::string& w : a.wrt)
+    if (std::find(wrt.begin(), wrt.end(), w) == wrt.end()) wrt.push_back(w);
   DiffOptions opts;
-  opts.layout = a.layout == "numerator" ? Layout::numerator
-                : a.layout == "denominator" ? Layout::denominator
-                                            : Layout::automatic;
+  opts.layout = layout_named(a.layout);
   opts.order = a.order;
   opts.steps = a.steps;
 
-  std::vector<Derivative> ds;
-  // One derivative per --wrt; with --order 2 and several, every block
-  // ∂²f/∂x∂y (labelled "x,y"), the mixed ones included.
-  std::vector<std::string> label, first, who;
-  const bool blocks = a.order == 2 && a.wrt.size() > 1;
-  for (const std::string& x : a.wrt) {
-    if (!blocks) {
-      ds.push_back(differentiate(f, x, decls, opts));
-      label.push_back(x), first.push_back(x), who.push_back("d/d" + x + " ");
-      continue;
-    }
-    for (const std::string& y : a.wrt) {
-      DiffOptions o = opts;
-      o.then_wrt = y;
-      ds.push_back(differentiate(f, x, decls, o));
-      label.push_back(x + "," + y), first.push_back(x), who.push_back("d²/d" + x + "d" + y + " ");
-    }
-  }
+  // One derivative per --wrt; with --order 2 and several, every block ∂²f/∂x∂y.
+  const Derivation dv = derive_all(f, wrt, decls, opts);
+  const std::vector<Derivative>& ds = dv.ds;
+  const std::vector<std::string>& label = dv.label;
+  const bool blocks = a.order == 2 && wrt.size() > 1;
   const bool many = ds.size() > 1, at = !a.at.empty();
 
   if (!a.emit.empty()) {  // the code instead of the answer
-    std::vector<std::pair<std::string, Expr>> outs;
-    for (size_t i = 0; i < ds.size(); ++i) {
-      std::string name = label[i];
-      std::replace(name.begin(), name.end(), ',', '_');  // d_x_y
-      outs.push_back({name, ds[i].result});
-    }
-    const Target t = a.emit == "cpp" ? Target::cpp : a.emit == "numpy" ? Target::numpy : Target::torch;
-    std::cout << emit_code(t, a.emit_name, f, outs, decls);
+    std::cout << emit_derivation(target_named(a.emit), a.emit_name, f, dv, decls);
     return;
   }
 
@@ -130,7 +112,7 @@ void run_diff(const DiffArgs& a) {
   // and the check's lines go to stderr.
   std::string out;
   if (a.format == "json") {
-    out = derivatives_json(label, ds, a.steps, at ? &b : nullptr) + "\n";
+    out = derivatives_json(label, ds, a.steps, at ? &b : nullptr, &decls) + "\n";
   } else if (at) {
     out = derivative_values_json(label, ds, b) + "\n";
   } else {
@@ -139,12 +121,14 @@ void run_diff(const DiffArgs& a) {
       const Derivative& d = ds[i];
       if (a.steps) {
         os << "f = " << to_text(f) << "    (" << f->shape.str() << ")\n";
-        os << (blocks ? who[i].substr(0, who[i].size() - 1) : "d/d" + label[i]) << ":\n" << format_steps(d);
-        if (a.format == "latex") os << "latex: " << to_latex(d.result) << "\n";
+        os << (blocks ? dv.who[i].substr(0, dv.who[i].size() - 1) : "d/d" + label[i]) << ":\n" << format_steps(d);
+        if (a.format == "latex") os << "latex: " << name_repeated(d.result, decls).latex << "\n";
         continue;
       }
+      // repeated subexpressions named once: "s1*(1 - s1)*x where s1 = …"
+      const NamedForm nf = name_repeated(d.result, decls);
       if (many) os << label[i] << ": ";
-      os << (a.format == "latex" ? to_latex(d.result) : to_text(d.result)) << "\n";
+      os << (a.format == "latex" ? nf.latex : nf.text) << "\n";
     }
     out = os.str();
   }
@@ -152,8 +136,8 @@ void run_diff(const DiffArgs& a) {
   bool ok = true;
   if (a.check)
     for (size_t i = 0; i < ds.size(); ++i) {
-      CheckReport r = check(f, first[i], ds[i], b);
-      notes += check_text(r, many ? who[i] : "");
+      CheckReport r = check(f, dv.first[i], ds[i], b);
+      notes += check_text(r, many ? dv.who[i] : "");
       ok = ok && r.ok;
     }
   std::cout << out;
@@ -175,7 +159,11 @@ void register_diff(CLI::App& app) {
   sub->add_option("expr", args->expr, "The expression, e.g. \"x'*A*x\"; one that begins with '-' works as written");
   sub->allow_extras();
   sub->add_option("--let", args->let, "Declarations, e.g. \"x:vector(n) A:matrix(n,n) b:scalar\"")->required();
-  sub->add_option("--wrt", args->wrt, "Variable to differentiate by (repeatable)")->required();
+  sub->add_option("--wrt", args->wrt, "Variable to differentiate by (repeatable: --wrt x --wrt y)")
+      ->required()
+      ->expected(1)
+      ->allow_extra_args(false)  // one name each: an expression after it is the expression
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   sub->add_option("--layout", args->layout,
                   "auto (gradient shaped like the variable, Jacobian m×n), numerator, or denominator")
       ->check(CLI::IsMember({"auto", "numerator", "denominator"}));

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <map>
 
 namespace nabla::cli {
 
@@ -72,14 +73,26 @@ std::string json_array(const List& list, F members) {
 }  // namespace
 
 std::string derivatives_json(const std::vector<std::string>& wrt, const std::vector<sym::Derivative>& ds, bool steps,
-                             const sym::Bindings* at) {
+                             const sym::Bindings* at, const sym::Declarations* decls) {
   using sym::to_text;
   std::string o = "{";
   for (size_t i = 0; i < ds.size(); ++i) {
     const sym::Derivative& d = ds[i];
-    o += (i ? "," : "") + json_string(wrt[i]) + ":{\"text\":" + json_string(to_text(d.result)) +
-         ",\"latex\":" + json_string(sym::to_latex(d.result)) + ",\"shape\":[" + json_string(d.shape.rows.str()) +
+    sym::NamedForm nf;
+    if (decls) nf = sym::name_repeated(d.result, *decls);
+    else nf.text = to_text(d.result), nf.latex = sym::to_latex(d.result);
+    o += (i ? "," : "") + json_string(wrt[i]) + ":{\"text\":" + json_string(nf.text) +
+         ",\"latex\":" + json_string(nf.latex) + ",\"shape\":[" + json_string(d.shape.rows.str()) +
          "," + json_string(d.shape.cols.str()) + "],\"tree\":" + sym::to_json(d.result);
+    if (!nf.names.empty()) {
+      std::map<const sym::Node*, std::string> inner;  // each definition with the names before it
+      o += ",\"where\":" + json_array(nf.names, [&](const std::pair<std::string, sym::Expr>& n) {
+        std::string m = "\"name\":" + json_string(n.first) + ",\"text\":" + json_string(to_text(n.second, inner)) +
+                        ",\"latex\":" + json_string(sym::to_latex(n.second));
+        inner[n.second.get()] = n.first;
+        return m;
+      });
+    }
     if (steps) {
       o += ",\"intermediates\":" + json_array(d.intermediates, [](const auto& u) {
         return "\"name\":" + json_string(u.first) + ",\"text\":" + json_string(to_text(u.second));

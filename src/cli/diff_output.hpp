@@ -37,9 +37,12 @@ std::string json_string(const std::string& s);
 // {"<wrt>": {"text", "latex", "shape", "tree"}, …}, one member per variable;
 // with `steps`, each member also has "intermediates" [{name, text}], "steps"
 // [{rule, text}] and "simplification" [{rule, before, after}]; with `at`, the
-// derivative's value there under "value".
+// derivative's value there under "value". With `decls`, "text" and "latex"
+// name repeated subexpressions once (sym::name_repeated: "… where s1 = …",
+// which parses back) and "where" lists them [{name, text, latex}].
 std::string derivatives_json(const std::vector<std::string>& wrt, const std::vector<sym::Derivative>& ds,
-                             bool steps = false, const sym::Bindings* at = nullptr);
+                             bool steps = false, const sym::Bindings* at = nullptr,
+                             const sym::Declarations* decls = nullptr);
 
 // The value of each derivative at b, as `--at` prints it (without the newline):
 // {"derivative": V} for one variable, {"derivative": {"<wrt>": V, …}} for several.

@@ -199,7 +199,7 @@ std::string answer(const DiffRequest& r) {
   out["expr"] = {{"text", to_text(f)}, {"latex", to_latex(f)}, {"shape", f->shape.str()}};
   out["wrt"] = r.wrt;
   out["labels"] = dv.label;  // the derivatives' names: the variables, or "x,y" for the blocks of order 2
-  out["derivatives"] = json::parse(derivatives_json(dv.label, dv.ds, r.steps));
+  out["derivatives"] = json::parse(derivatives_json(dv.label, dv.ds, r.steps, nullptr, &decls));
   out["kind"] = json::object();
   json steps = json::object(), checks = json::object();
   for (size_t i = 0; i < dv.ds.size(); ++i) {

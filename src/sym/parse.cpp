@@ -6,6 +6,7 @@
 #include <cctype>
 #include <cmath>
 #include <cstdlib>
+#include <map>
 
 #include "nabla/error.hpp"
 #include "nabla/sym.hpp"
@@ -75,7 +76,7 @@ std::vector<Token> lex(const std::string& s) {
       i += 2;
       continue;
     }
-    if (std::string("+-*/^'()[];,:").find(char(c)) != std::string::npos) {
+    if (std::string("+-*/^'()[];,:=").find(char(c)) != std::string::npos) {
       out.push_back({Tok::op, std::string(1, char(c)), 0, col});
       ++i;
       continue;
@@ -94,7 +95,7 @@ std::vector<Token> lex(const std::string& s) {
 bool is_reserved(const std::string& name) {
   Fn f;
   return lookup_fn(name, f) || name == "max" || name == "dot" || name == "eye" || name == "ones" ||
-         name == "zeros" || name == "mean" || name == "logsumexp";
+         name == "zeros" || name == "mean" || name == "logsumexp" || name == "where";
 }
 
 constexpr int kMaxDepth = 256;
@@ -103,7 +104,30 @@ class Parser {
  public:
   Parser(const std::string& text, const Declarations& d) : toks_(lex(text)), decls_(d) {}
 
+  // "E where s1 = e1, s2 = e2" (the named form of to_text_named): the names
+  // are bound first, each able to use the ones before it, then E with them.
   Expr parse_all() {
+    size_t where = 0, depth = 0;
+    for (size_t i = 0; i < toks_.size() && !where; ++i) {
+      const Token& t = toks_[i];
+      if (t.kind == Tok::op && (t.text == "(" || t.text == "[")) ++depth;
+      if (t.kind == Tok::op && (t.text == ")" || t.text == "]") && depth > 0) --depth;
+      if (t.kind == Tok::ident && t.text == "where" && depth == 0) where = i;
+    }
+    if (where) {
+      pos_ = where + 1;
+      do {
+        const Token name = next();
+        if (name.kind != Tok::ident || decls_.vars.count(name.text) || decls_.is_dim(name.text) ||
+            is_reserved(name.text) || lets_.count(name.text))
+          fail(name.col, "where: expected a new name, found '" + name.text + "'");
+        expect("=");
+        lets_[name.text] = expr(0);
+      } while (is_op(",") && (++pos_, true));
+      if (peek().kind != Tok::end) fail(peek().col, "unexpected '" + peek().text + "'");
+      toks_[where].kind = Tok::end;  // E ends where the names begin
+      pos_ = 0;
+    }
     Expr e = expr(0);
     if (peek().kind != Tok::end) fail(peek().col, "unexpected '" + peek().text + "'");
     return e;
@@ -232,6 +256,7 @@ class Parser {
     }
     if (t.kind == Tok::ident) {
       if (is_op("(")) return call(t);
+      if (auto l = lets_.find(t.text); l != lets_.end()) return l->second;
       auto it = decls_.vars.find(t.text);
       if (it != decls_.vars.end()) return variable(t.text, it->second);
       if (decls_.is_dim(t.text)) return dim_value(t.text);
@@ -331,6 +356,7 @@ class Parser {
   }
 
   std::vector<Token> toks_;
+  std::map<std::string, Expr> lets_;  // the names of a where clause
   size_t pos_ = 0;
   const Declarations& decls_;
   int depth_ = 0;

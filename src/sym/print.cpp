@@ -4,6 +4,8 @@
 #include <charconv>
 #include <cmath>
 #include <nlohmann/json.hpp>
+#include <unordered_map>
+#include <unordered_set>
 
 #include "nabla/error.hpp"
 #include "nabla/sym.hpp"
@@ -314,5 +316,65 @@ std::string to_latex(const Expr& e, const std::map<const Node*, std::string>& na
   return Printer(true, &names).print(e).s;
 }
 std::string to_json(const Expr& e) { return json_of(e).dump(); }
+
+}  // namespace nabla::sym
+
+namespace nabla::sym {
+
+NamedForm name_repeated(const Expr& e, const Declarations& decls) {
+  // The nodes in post-order (children first); walked in reverse, parents come
+  // before children, and each node's count of printed occurrences is final
+  // when it is reached: a named node is printed once, in its definition.
+  std::vector<Expr> post;
+  std::unordered_set<const Node*> seen{e.get()};
+  std::vector<std::pair<Expr, size_t>> stack{{e, 0}};
+  while (!stack.empty()) {
+    auto& [n, i] = stack.back();
+    if (i < n->args.size()) {
+      const Expr& c = n->args[i++];
+      if (seen.insert(c.get()).second) stack.push_back({c, 0});
+    } else {
+      post.push_back(n);
+      stack.pop_back();
+    }
+  }
+  std::unordered_map<const Node*, uint64_t> occ{{e.get(), 1}};
+  std::unordered_set<const Node*> named;
+  for (auto it = post.rbegin(); it != post.rend(); ++it) {
+    const Node* n = it->get();
+    const bool leaf = n->op == Op::constant || n->op == Op::variable || n->op == Op::dim;
+    if (n != e.get() && occ[n] >= 2 && n->size >= 4 && !leaf) named.insert(n);
+    const uint64_t times = named.count(n) ? 1 : occ[n];
+    for (auto& a : n->args) occ[a.get()] += times;
+  }
+  NamedForm out;
+  std::map<const Node*, std::string> text_names, latex_names;
+  int k = 0;
+  for (const Expr& n : post) {  // innermost first
+    if (!named.count(n.get())) continue;
+    std::string name;
+    do name = "s" + std::to_string(++k);
+    while (decls.vars.count(name) || decls.is_dim(name));
+    text_names[n.get()] = name;
+    latex_names[n.get()] = "s_{" + name.substr(1) + "}";
+    out.names.push_back({name, n});
+  }
+  // Each definition shows its node by its operands, with the inner names.
+  std::string defs, ldefs;
+  for (auto& [name, n] : out.names) {
+    std::map<const Node*, std::string> tn = text_names, ln = latex_names;
+    tn.erase(n.get());
+    ln.erase(n.get());
+    defs += (defs.empty() ? "" : ", ") + name + " = " + to_text(n, tn);
+    ldefs += (ldefs.empty() ? "" : ",\\; ") + latex_names[n.get()] + " = " + to_latex(n, ln);
+  }
+  out.text = to_text(e, text_names);
+  out.latex = to_latex(e, latex_names);
+  if (!defs.empty()) {
+    out.text += " where " + defs;
+    out.latex += ",\\quad\\text{where } " + ldefs;
+  }
+  return out;
+}
 
 }  // namespace nabla::sym

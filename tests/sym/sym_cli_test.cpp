@@ -175,3 +175,13 @@ TEST_F(SymCli, AVariableExponent) {
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.out.find("needs a scalar exponent or one shaped like the base"), std::string::npos) << r.out;
 }
+TEST_F(SymCli, NamedSubexpressionsAndWrtOrder) {
+  CliRun r = nabla(R"cli(diff "log(1 + exp(-y*w'*x))" --let "w:vector(n) x:vector(n) y:scalar" --wrt w --order 2)cli");
+  EXPECT_EQ(r.out, "s1*(1 - s1)*y^2*x*x' where s1 = sigmoid(-y*w'*x)\n");
+  r = nabla(R"cli(diff "log(1 + exp(-y*w'*x))" --let "w:vector(n) x:vector(n) y:scalar" --wrt w --order 2 --format json)cli");
+  EXPECT_NE(r.out.find("\"where\":[{\"name\":\"s1\",\"text\":\"sigmoid(-y*w'*x)\""), std::string::npos) << r.out;
+  // an expression after --wrt x is the expression, and a variable named twice counts once
+  r = nabla(R"cli(diff --let "x:vector(n) y:vector(n)" --wrt x --wrt y --wrt x "x'*y")cli");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out, "x: y\ny: x\n");
+}

@@ -329,3 +329,27 @@ TEST(SymForms, ACommonCoefficientIsFactored) {
   EXPECT_EQ(to_text(simplify(parse("3*x - 3*y", d))), "3*(x - y)");
   EXPECT_EQ(to_text(simplify(parse("3*x - 2*y", d))), "3*x - 2*y");  // no common coefficient
 }
+
+TEST(SymForms, RepeatedSubexpressionsAreNamedOnce) {
+  using namespace nabla::sym;
+  Declarations d = parse_declarations("w:vector(n) x:vector(n) y:scalar A:matrix(n,n) s1:scalar");
+  DiffOptions o;
+  o.order = 2;
+  Expr h = differentiate(parse("log(1 + exp(-y*w'*x))", d), "w", d, o).result;
+  NamedForm nf = name_repeated(h, d);
+  // s1 is declared, so the first free name is s2
+  EXPECT_EQ(nf.text, "s2*(1 - s2)*y^2*x*x' where s2 = sigmoid(-y*w'*x)");
+  EXPECT_EQ(nf.latex, "s_{2} \\left(1 - s_{2}\\right) {y}^{2} x x^{\\top},\\quad\\text{where } s_{2} = "
+                      "\\sigma\\left(-y w^{\\top} x\\right)");
+  ASSERT_EQ(nf.names.size(), 1u);
+  EXPECT_EQ(parse(nf.text, d), h);  // the named form parses back to the same expression
+  // nested names, innermost first; each definition uses the ones before it
+  Expr g = parse("tanh(tanh(A*x) + x)' * tanh(tanh(A*x) + x) + sum(tanh(A*x))", d);
+  NamedForm ng = name_repeated(g, d);
+  EXPECT_EQ(ng.text, "s3'*s3 + sum(s2) where s2 = tanh(A*x), s3 = tanh(s2 + x)");
+  EXPECT_EQ(parse(ng.text, d), g);
+  // nothing repeated: the plain text
+  EXPECT_EQ(name_repeated(parse("x'*A*x", d), d).text, "x'*A*x");
+  EXPECT_THROW(parse("s2 where s2 = x, s2 = x", d), nabla::Error);  // a name bound twice
+  EXPECT_THROW(parse("t where x = w", d), nabla::Error);           // a declared name
+}

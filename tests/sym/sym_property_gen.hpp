@@ -509,6 +509,13 @@ inline Outcome check_properties(const Expr& e, const Declarations& d, const Bind
         fail(why.str());
         return out;
       }
+      // the named form ("… where s1 = …") too, to the very same expression
+      const std::string named = name_repeated(r.result, d).text;
+      if (Expr nb = parse(named, d); nb != back) {
+        why << head << ": its named form " << named << " parses back to " << to_text(nb);
+        fail(why.str());
+        return out;
+      }
       // Autodiff where the engine differentiates f; central differences
       // otherwise (they lose their digits on sin(cosh(…)) and the like, so
       // they are not asked to agree where autodiff already did).
