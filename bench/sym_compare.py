@@ -15,13 +15,10 @@ per case: right / wrong / not derived (an error, a refusal, or SymPy's
 unevaluated Derivative), the time each takes to derive, and the length of
 each printed answer (nabla's text form, SymPy's str()).
 
-Times: SymPy's is the median of --repeat runs of .diff() in-process, its
-cache cleared before each (wall time); nabla's is measured inside the
-command: `--wrt w` given 2001 times derives w 2001 times in one process (as
-bench/sym_bench repeats a derivation in one process; at order 2, 45 times
-give 2025 blocks), and (time of that run - time with one --wrt) / (the
-derivatives printed more) is the time of one derivation, simplification and
-printing included, each run the fastest of --repeat.
+Times: both in-process, the median of --repeat runs (wall time): SymPy's
+.diff(), its cache cleared before each; nabla's through its Python module
+built beside the command (nabla.sym.diff: parse, derivation, simplification
+and the printed text). Right and wrong come from the command itself.
 
     /usr/bin/python3 bench/sym_compare.py [--nabla build/release/nabla] [--repeat 5] [--markdown]
 
@@ -318,31 +315,33 @@ def json_documents(text):
     return docs
 
 
-def nabla_command(expr, let, wrt, order, *options, copies=1):
+def nabla_command(expr, let, wrt, order, *options):
     """The arguments of `nabla diff`: the expression first (a repeated --wrt would take it for a
     variable), or after `--` when it starts with '-' (it would read as an option)."""
-    args = ["--let", let] + ["--wrt", wrt] * copies + (["--order", "2"] if order == 2 else []) + list(options)
+    args = ["--let", let, "--wrt", wrt] + (["--order", "2"] if order == 2 else []) + list(options)
     return args + ["--", expr] if expr.startswith("-") else [expr] + args
 
 
-def nabla_time(nabla, expr, let, wrt, order, repeat):
-    """Seconds per derivation inside the command: the same variable given k times derives it k times in
-    one process (k² times at order 2, where several variables give every block); (time(k) - time(1)) /
-    (derivatives printed more), each time the fastest of --repeat runs (the host is shared; the fastest
-    run is the least disturbed)."""
-    copies = 2001 if order == 1 else 45
-    def timed(k):
-        wall = []
-        for _ in range(repeat):
-            t = time.perf_counter()
-            rc, out, err = run_nabla(nabla, nabla_command(expr, let, wrt, order, copies=k))
-            wall.append(time.perf_counter() - t)
-            if rc != 0:
-                raise RuntimeError(f"nabla diff failed while timing: {error_line(err, rc)}")
-        return min(wall), sum(1 for l in out.splitlines() if l.strip())
-    t1, n1 = timed(1)
-    tk, nk = timed(copies)
-    return max(0.0, tk - t1) / max(1, nk - n1)
+def nabla_module(nabla):
+    """The Python module built beside the command (build/<dir>/python), for timing in-process."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(nabla)), "python"))
+    try:
+        import nabla as module
+    except ImportError as e:
+        sys.exit(f"sym_compare: the Python module is not built beside {nabla} ({e}); build the target nabla_python")
+    return module
+
+
+def nabla_time(module, expr, let, wrt, order, repeat):
+    """Seconds per derivation in-process, as SymPy's: the median of --repeat calls of nabla.sym.diff
+    (parse, derivation, simplification and the printed text)."""
+    times = []
+    for _ in range(max(3, repeat)):
+        t = time.perf_counter()
+        d = module.sym.diff(expr, let=let, wrt=wrt, order=order)
+        _ = d.text
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
 
 
 def nabla_side(nabla, expr, let, wrt, order, values_file):
@@ -377,6 +376,7 @@ def main():
     a = ap.parse_args()
     if not os.path.exists(a.nabla):
         sys.exit(f"sym_compare: no nabla at {a.nabla} (--nabla PATH)")
+    module = nabla_module(a.nabla)
     rng = np.random.default_rng(a.seed)
     rows = []
     tmp = tempfile.mkdtemp(prefix="sym_compare_")
@@ -424,7 +424,7 @@ def main():
             row["nabla"] = "refused"
             row["nabla_note"] = err_msg[:100]
         else:
-            row["nabla_ms"] = nabla_time(a.nabla, expr, let, wrt, order, a.repeat) * 1e3
+            row["nabla_ms"] = nabla_time(module, expr, let, wrt, order, a.repeat) * 1e3
             row["nabla_text"] = text
             err = agreement(value, ref, fshape, xshape, order) if ref is not None and value is not None else None
             row["nabla_err"] = err
