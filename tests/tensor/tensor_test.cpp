@@ -184,6 +184,28 @@ TEST(TensorFactories, FromBlobSharesAndCallsDeleter) {
   Tensor c = from_blob(cm.data(), {2, 3}, Dims{1, 2}, kFloat32);
   EXPECT_FALSE(c.is_contiguous());
   EXPECT_EQ(vals(c), (std::vector<double>{1, 2, 3, 4, 5, 6}));
+
+  // Strides and a deleter together (a foreign strided array kept alive by its
+  // owner): no copy, the deleter once, after the last view.
+  int strided_calls = 0;
+  auto* owned = new double[6]{1, 4, 2, 5, 3, 6};
+  {
+    Tensor s = from_blob(owned, {2, 3}, Dims{1, 2}, kFloat64, [&](void* p) {
+      ++strided_calls;
+      delete[] static_cast<double*>(p);
+    });
+    EXPECT_EQ(static_cast<const void*>(s.data_ptr<double>()), static_cast<const void*>(owned));
+    EXPECT_EQ(vals(s), (std::vector<double>{1, 2, 3, 4, 5, 6}));
+    Tensor row = s.select(0, 1);
+    s = Tensor();
+    EXPECT_EQ(strided_calls, 0);
+    EXPECT_EQ(vals(row), (std::vector<double>{4, 5, 6}));
+  }
+  EXPECT_EQ(strided_calls, 1);
+  // negative strides are refused, and the deleter is not called for a refused wrap
+  double one = 1;
+  EXPECT_THROW(from_blob(&one, {1}, Dims{-1}, kFloat64, [&](void*) { ++strided_calls; }), Error);
+  EXPECT_EQ(strided_calls, 1);
 }
 
 TEST(TensorFactories, RandomIsReproducible) {
