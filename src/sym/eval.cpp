@@ -346,8 +346,9 @@ CheckReport check(const Expr& f, const std::string& wrt, const Derivative& d, co
     if (mixed) b.values[d.second] = yt = y0.clone().requires_grad_(true);
     Tensor y = evaluate(f, b);
     Tensor ad;
-    if (mixed) {
-      const int64_t ny = y0.numel();
+    if (d.kind == DerivKind::hessian) {  // the gradient by x, differentiated by y (x itself but for a mixed block)
+      const Tensor& by = mixed ? yt : xt;
+      const int64_t ny = by.numel();
       Tensor g = y.requires_grad() ? grad({y}, {xt}, {}, true, true, true)[0] : Tensor();
       std::vector<Tensor> rows;
       for (int64_t i = 0; i < n; ++i) {
@@ -357,13 +358,12 @@ CheckReport check(const Expr& f, const std::string& wrt, const Derivative& d, co
         }
         std::vector<double> one(n, 0.0);
         one[i] = 1;
-        Tensor gy = grad({g}, {yt}, {tensor(one, g.shape(), kF64)}, true, false, true)[0];
+        Tensor gy = grad({g}, {by}, {tensor(one, g.shape(), kF64)}, true, false, true)[0];
         rows.push_back(gy.defined() ? reshape(gy, {1, ny}) : zeros({1, ny}, kF64));
       }
       ad = concat(rows, 0);
     } else if (!y.requires_grad()) {  // no path from wrt to f in the engine's graph: its derivative is 0
-      int64_t m = y.numel();
-      ad = d.kind == DerivKind::gradient ? zeros({xr, xc}, kF64) : zeros({d.kind == DerivKind::jacobian ? m : n, n}, kF64);
+      ad = d.kind == DerivKind::gradient ? zeros({xr, xc}, kF64) : zeros({y.numel(), n}, kF64);
     } else if (d.kind == DerivKind::gradient) {
       ad = grad({y}, {xt}, {}, false, false, true)[0];
     } else if (d.kind == DerivKind::jacobian) {
@@ -375,20 +375,6 @@ CheckReport check(const Expr& f, const std::string& wrt, const Derivative& d, co
         one[i] = 1;
         e = tensor(one, y.shape(), kF64);
         rows.push_back(reshape(grad({y}, {xt}, {e}, true, false, true)[0], {1, n}));
-      }
-      ad = concat(rows, 0);
-    } else {
-      Tensor g = grad({y}, {xt}, {}, true, true, true)[0];
-      std::vector<Tensor> rows;
-      for (int64_t i = 0; i < n; ++i) {
-        std::vector<double> one(n, 0.0);
-        one[i] = 1;
-        Tensor e = tensor(one, g.shape(), kF64);
-        if (!g.requires_grad()) {
-          rows.push_back(zeros({1, n}, kF64));
-          continue;
-        }
-        rows.push_back(reshape(grad({g}, {xt}, {e}, true, false, true)[0], {1, n}));
       }
       ad = concat(rows, 0);
     }

@@ -68,13 +68,30 @@ void check_allocation(uint64_t bytes, const char* what) {
                    ", more than the ", human_bytes(max_tensor_bytes()), " this machine allows");
 }
 
-size_t checked_nbytes(const Dims& s, size_t itemsize, const char* what) {
+namespace {
+// checked_nbytes past its fast path: the same checks one at a time, each
+// with its own message.
+size_t checked_nbytes_slow(const Dims& s, size_t itemsize, const char* what) {
   const int64_t n = checked_numel(s, what);
   uint64_t bytes = 0;
   NABLA_CHECK_KIND(!__builtin_mul_overflow(static_cast<uint64_t>(n), static_cast<uint64_t>(itemsize), &bytes),
                    ErrorKind::shape, what, ": shape ", s, " has more bytes than 64 bits can count");
   check_allocation(bytes, what);
   return static_cast<size_t>(bytes);
+}
+}  // namespace
+
+size_t checked_nbytes(const Dims& s, size_t itemsize, const char* what) {
+  // Every tensor allocation comes here: one pass over the extents and no
+  // calls when the size is fine (a valid size fits in 64 bits as bytes, so
+  // its element count does too); anything else takes the slow path.
+  static const uint64_t limit = max_tensor_bytes();
+  uint64_t bytes = itemsize;
+  bool ok = true;
+  for (int64_t e : s) ok &= e >= 0 && !__builtin_mul_overflow(bytes, static_cast<uint64_t>(e), &bytes);
+  if (ok && bytes <= limit) [[likely]]
+    return static_cast<size_t>(bytes);
+  return checked_nbytes_slow(s, itemsize, what);
 }
 
 }  // namespace nabla
