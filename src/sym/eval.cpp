@@ -105,11 +105,12 @@ struct Evaluator {
         return reshape(reshape(a, {r1, 1, c1, 1}) * reshape(c, {1, r2, 1, c2}), {r1 * r2, c1 * c2});
       }
       case Op::commutation: {  // K[j + n·i, i + m·j] = 1: vec(Mᵀ) = K vec(M)
-        const int64_t m = dim(e->args[0]->shape.rows), n = dim(e->args[0]->shape.cols);
-        std::vector<double> k(size_t(m * n) * size_t(m * n), 0.0);
+        const int64_t m = dim(e->args[0]->shape.rows), n = dim(e->args[0]->shape.cols), mn = dim(e->shape.rows);
+        Tensor k = zeros({mn, mn}, kF64);  // its size checked as every tensor's is
+        double* p = k.data_ptr<double>();
         for (int64_t i = 0; i < m; ++i)
-          for (int64_t j = 0; j < n; ++j) k[size_t(j + n * i) * size_t(m * n) + size_t(i + m * j)] = 1;
-        return tensor(k, {m * n, m * n}, kF64);
+          for (int64_t j = 0; j < n; ++j) p[(j + n * i) * mn + i + m * j] = 1;
+        return k;
       }
       case Op::func: break;
     }

@@ -3,6 +3,7 @@
 // rebuilds bottom-up through the smart constructors, then tries the rules on
 // each node until none fires (bounded).
 #include <cmath>
+#include <optional>
 #include <unordered_map>
 
 #include "nabla/error.hpp"
@@ -506,6 +507,38 @@ Expr vec_hadamard(const Expr& e) {
   return vec(hadamard(inside));
 }
 
+// The square factors of a product's chain, or nothing when one is not square.
+std::optional<std::vector<Expr>> square_chain(const Expr& m) {
+  if (m->op != Op::mul || m->args.size() - size_t(m->nscalars) < 2) return std::nullopt;
+  std::vector<Expr> chain(m->args.begin() + m->nscalars, m->args.end());
+  for (auto& f : chain)
+    if (!f->shape.is_square()) return std::nullopt;
+  return chain;
+}
+
+// det(c·s·A·B) = c^n·s^n·det(A)·det(B) for square A, B (n×n): the constant only for a numeric n.
+Expr det_product(const Expr& e) {
+  if (e->op != Op::func || (e->fn != Fn::det && e->fn != Fn::logdet)) return nullptr;
+  const Expr& m = e->args[0];
+  auto chain = square_chain(m);
+  if (!chain || m->value != 1 || m->nscalars != 0) return nullptr;
+  std::vector<Expr> parts;
+  for (auto& f : *chain) parts.push_back(func(e->fn, f));
+  return e->fn == Fn::det ? mul(parts) : add(parts);
+}
+
+// inv(A*B) = inv(B)*inv(A) for square A, B.
+Expr inv_product(const Expr& e) {
+  if (e->op != Op::func || e->fn != Fn::inv) return nullptr;
+  const Expr& m = e->args[0];
+  auto chain = square_chain(m);
+  if (!chain) return nullptr;
+  std::vector<Expr> fs{constant(1 / m->value)};
+  for (int i = 0; i < m->nscalars; ++i) fs.push_back(power(m->args[size_t(i)], -1));
+  for (size_t i = chain->size(); i-- > 0;) fs.push_back(func(Fn::inv, (*chain)[i]));
+  return mul(fs);
+}
+
 const Rule kRules[] = {
     {"diag is linear: diag(a) + diag(b) = diag(a + b)", diag_sum},
     {"transpose of a sum: (A + B)' = A' + B'", transpose_sum},
@@ -518,6 +551,8 @@ const Rule kRules[] = {
     {"trace: linear, cyclic to a scalar: tr(v*w') = w'*v", trace_rules},
     {"diag times a vector is a hadamard product: diag(v)*u = v .* u", diag_vector},
     {"an inverse cancels: inv(X)*X = I", inverse_cancel},
+    {"determinant of a product: det(A*B) = det(A)*det(B)", det_product},
+    {"inverse of a product: inv(A*B) = inv(B)*inv(A)", inv_product},
     {"mixed product: kron(A, B)*kron(C, D) = kron(A*C, B*D)", kron_mixed},
     {"vec of a product: kron(A, B)*vec(M) = vec(B*M*A')", kron_vec},
     {"commutation: commutation(m,n)*vec(M) = vec(M')", commutation_vec},

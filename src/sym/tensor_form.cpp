@@ -82,11 +82,7 @@ class IndexForm {
 
   std::optional<std::string> run(const Expr& j) {
     std::vector<std::pair<double, Expr>> terms;
-    if (j->op == Op::add) {
-      for (size_t i = 0; i < j->args.size(); ++i) terms.push_back({j->coefs[i], j->args[i]});
-    } else {
-      terms.push_back({1, j});
-    }
+    if (!expand(j, 1, terms)) return std::nullopt;
     std::string out;
     for (auto& [c, t] : terms) {
       auto term = read(t, c);
@@ -124,6 +120,30 @@ class IndexForm {
   }
 
   static bool is_vec(const Expr& e) { return e->op == Op::func && e->fn == Fn::vec; }
+
+  // The terms of e with products distributed over the sums in their chains:
+  // (P + Q)*K = P*K + Q*K. At most 64 terms; false past that.
+  static bool expand(const Expr& e, double c, std::vector<std::pair<double, Expr>>& out) {
+    if (out.size() > 64) return false;
+    if (e->op == Op::add) {
+      for (size_t i = 0; i < e->args.size(); ++i)
+        if (!expand(e->args[i], c * e->coefs[i], out)) return false;
+      return true;
+    }
+    if (e->op == Op::mul)
+      for (size_t i = size_t(e->nscalars); i < e->args.size(); ++i) {
+        const Expr& s = e->args[i];
+        if (s->op != Op::add) continue;
+        for (size_t t = 0; t < s->args.size(); ++t) {
+          std::vector<Expr> fs{constant(e->value)};
+          for (size_t q = 0; q < e->args.size(); ++q) fs.push_back(q == i ? s->args[t] : e->args[q]);
+          if (!expand(mul(fs), c * s->coefs[t], out)) return false;
+        }
+        return true;
+      }
+    out.push_back({c, e});
+    return true;
+  }
 
   std::optional<IndexTerm> read(const Expr& t, double coef) {
     IndexTerm term;
@@ -265,8 +285,13 @@ class IndexForm {
     if (!a.m) return "δ" + subscript({a.r, a.c});
     Expr m = a.m;
     std::string r = a.r, c = a.c;
-    if (m->op == Op::transpose) {
-      m = m->args[0];
+    // (A')_rc = A_cr; and (inv(A)'*inv(X)')_rc = (inv(X)*inv(A))_cr, with fewer transposes
+    auto primes = [](const Expr& e) {
+      const std::string t = to_text(e);
+      return std::count(t.begin(), t.end(), '\'');
+    };
+    if (m->op == Op::transpose || (!m->shape.is_vector() && primes(transpose(m)) < primes(m))) {
+      m = transpose(m);
       std::swap(r, c);
     }
     if (m->shape.is_scalar()) return to_text(m);

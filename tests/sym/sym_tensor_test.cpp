@@ -129,3 +129,22 @@ TEST(SymTensorValue, ShapedAsJaxJacobian) {
   EXPECT_EQ(tensor_to_json(nabla::reshape(nabla::arange(0, 8, 1, nabla::kFloat64), {2, 2, 2}), false),
             "[[[0.0,1.0],[2.0,3.0]],[[4.0,5.0],[6.0,7.0]]]");
 }
+
+// Products in the index form are distributed over sums; an entry of a
+// product is printed with the fewer transposes.
+TEST(SymTensorIndex, SumsAndTransposes) {
+  EXPECT_EQ(index_of("X*X", "X:matrix(n,n)", "X"), "∂f_{ij}/∂X_{kl} = X_{ik} δ_{jl} + X_{lj} δ_{ik}");
+  EXPECT_EQ(index_of("X'*X", "X:matrix(m,n)", "X"), "∂f_{ij}/∂X_{kl} = X_{ki} δ_{jl} + X_{kj} δ_{il}");
+  EXPECT_EQ(index_of("sum(X*X)", "X:matrix(n,n)", "X", Layout::automatic, 2), "∂(∇f)_{ij}/∂X_{kl} = δ_{jk} + δ_{il}");
+  EXPECT_EQ(index_of("inv(A*X)", "X:matrix(n,n) A:matrix(n,n)", "X"),
+            "∂f_{ij}/∂X_{kl} = -inv(X)_{ik} (inv(X)*inv(A))_{lj}");
+  expect_derivative({"inv(A*X)", "X:matrix(n,n) A:matrix(n,n)", "X", "-kron(inv(A)'*inv(X)', inv(X))"});
+  expect_derivative({"sum(X*X)", "X:matrix(n,n)", "X",
+                     "(kron(eye(n), ones(n,n)) + kron(ones(n,n), eye(n)))*commutation(n,n)", Layout::automatic, 2});
+}
+
+// det and inv of a product of square factors split: det(X*X*X) = det(X)^3.
+TEST(SymTensorIndex, DeterminantOfAPower) {
+  expect_derivative({"det(X*X*X)", "X:matrix(n,n)", "X", "3*det(X)^3*inv(X)'"});
+  expect_derivative({"logdet(A*X)", "X:matrix(n,n) A:matrix(n,n)", "X", "inv(X)'"});
+}
