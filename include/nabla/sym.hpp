@@ -306,7 +306,8 @@ Expr jacobian(const Expr& f, const Expr& x);
 Expr derivative_by_scalar(const Expr& f, const Expr& x);
 
 // The derivation, as the notes write it (intermediate variables, rule per step).
-std::string format_steps(const Derivative& d, const std::string& fname = "f");
+// With the declarations, the result is in its named form (name_repeated).
+std::string format_steps(const Derivative& d, const std::string& fname = "f", const Declarations* decls = nullptr);
 
 // ---- evaluation -------------------------------------------------------------
 

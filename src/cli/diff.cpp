@@ -133,7 +133,7 @@ void run_diff(const DiffArgs& a) {
       const Derivative& d = ds[i];
       if (a.steps) {
         os << "f = " << to_text(f) << "    (" << f->shape.str() << ")\n";
-        os << (blocks ? dv.who[i].substr(0, dv.who[i].size() - 1) : "d/d" + label[i]) << ":\n" << format_steps(d);
+        os << (blocks ? dv.who[i].substr(0, dv.who[i].size() - 1) : "d/d" + label[i]) << ":\n" << format_steps(d, "f", &decls);
         if (a.format == "latex") os << "latex: " << name_repeated(d.result, decls).latex << "\n";
         continue;
       }

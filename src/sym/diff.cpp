@@ -496,7 +496,7 @@ Derivative differentiate(const Expr& f, const std::string& wrt, const Declaratio
   return d;
 }
 
-std::string format_steps(const Derivative& d, const std::string& fname) {
+std::string format_steps(const Derivative& d, const std::string& fname, const Declarations* decls) {
   std::ostringstream os;
   if (!d.intermediates.empty()) {
     os << "intermediate variables:\n";
@@ -522,7 +522,7 @@ std::string format_steps(const Derivative& d, const std::string& fname) {
   if (d.vec_form) what += d.layout == Layout::denominator ? ", ∂vec(" + fname + ")ᵀ/∂vec(" + d.by + ")"
                                                           : ", ∂vec(" + fname + ")/∂vec(" + d.by + ")ᵀ";
   else if (d.by_shape.is_scalar() && !d.of_shape.is_scalar() && !d.of_shape.is_vector()) layout = "shaped like f";
-  os << "result (" << what << ", " << layout << ", " << d.shape.str() << "):\n  " << to_text(d.result) << "\n";
+  os << "result (" << what << ", " << layout << ", " << d.shape.str() << "):\n  " << (decls ? name_repeated(d.result, *decls).text : to_text(d.result)) << "\n";
   if (auto ix = index_notation(d, fname)) os << "index notation:\n  " << *ix << "\n";
   return os.str();
 }
