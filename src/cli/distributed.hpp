@@ -15,4 +15,8 @@ namespace nabla::cli {
 // its ranks. The trainer does the rest (Trainer::distribute).
 dist::Communicator& join_training_job(train::Config& c);
 
+// Under mpirun, on rank 0: one line of what the gradients' allreduce moved and
+// cost per step (dist::Stats), after the run.
+void report_communication(const dist::Communicator& comm);
+
 }  // namespace nabla::cli

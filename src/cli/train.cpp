@@ -258,6 +258,7 @@ void run_train(TrainArgs& a) {
     if (!std::isnan(last.test_accuracy)) std::printf("test accuracy: %.2f%%\n", 100 * last.test_accuracy);
   }
   if (!a.out.empty()) std::printf("saved %s\n", a.out.c_str());
+  report_communication(comm);
 }
 
 void add_train_options(CLI::App* cmd, TrainArgs& a) {
