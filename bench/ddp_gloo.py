@@ -12,27 +12,17 @@ alone (235 146 floats), the figure beside nabla's "allreduce ... ms a step".
 Prints a final line "JSON {...}" (rank 0).
 """
 import argparse
-import gzip
 import json
 import os
 import time
 
-import numpy as np
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 import torch.nn as nn
 import torch.nn.functional as F
 
-DATA = "/usr/share/datasets/fashion-mnist"
-
-
-def load(split):
-    with gzip.open(f"{DATA}/{split}-images-idx3-ubyte.gz", "rb") as f:
-        x = np.frombuffer(f.read(), dtype=np.uint8, offset=16).reshape(-1, 784)
-    with gzip.open(f"{DATA}/{split}-labels-idx1-ubyte.gz", "rb") as f:
-        y = np.frombuffer(f.read(), dtype=np.uint8, offset=8)
-    return torch.from_numpy(x.astype(np.float32) / 255.0), torch.from_numpy(y.astype(np.int64))
+from train_torch import load  # the same data, read the same way
 
 
 def worker(rank, a):

@@ -212,6 +212,10 @@ TEST_F(MpirunFixture, TwoRanksTrainAsOneProcessOnACsv) {
   // and the odd batch sizes: 3 ranks of a batch of 32 take 10, 11, 11 rows; --accumulate too
   train("three", 3, csv_args(3, "--batch-size 16 --accumulate 2"));
   expect_same_run(dir / "one", dir / "three", "mpirun -np 3 --batch-size 16 --accumulate 2");
+  // with the thread split inside each rank: a batch of 256 is 128 rows a rank, 64 a thread
+  train("wide1", 1, csv_args(3, "--batch-size 256 --threads 2"));
+  train("wide2", 2, csv_args(3, "--batch-size 256 --threads 2"));
+  expect_same_run(dir / "wide1", dir / "wide2", "mpirun -np 2 --threads 2 --batch-size 256");
 }
 
 TEST_F(MpirunFixture, ResumesAcrossProcessCounts) {
