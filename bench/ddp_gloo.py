@@ -5,7 +5,7 @@ dataset-fashion-mnist, pixels scaled to [0, 1]), a global batch split over the
 ranks as nabla splits it (rank r of K takes rows B*r/K .. B*(r+1)/K of every
 batch of one shuffled order), one thread per rank. Epoch time covers the
 training loop only. Also times Gloo's allreduce of the model's gradients
-alone (235 146 floats), the figure beside nabla's "allreduce ... ms a step".
+alone (235 146 floats, the median of 200 calls), the figure beside nabla's "allreduce ... ms a step".
 
   /usr/bin/python3 bench/ddp_gloo.py --ranks 2 --epochs 2 --batch 128 [--threads 1]
 
@@ -61,11 +61,13 @@ def worker(rank, a):
     for _ in range(20):
         dist.all_reduce(flat)
     dist.barrier()
-    t0 = time.perf_counter()
-    reps = 200
-    for _ in range(reps):
+    ms = []
+    for _ in range(200):
+        dist.barrier()  # start together, as bench/allreduce_bench.cpp does
+        t0 = time.perf_counter()
         dist.all_reduce(flat)
-    ar_ms = 1e3 * (time.perf_counter() - t0) / reps
+        ms.append(1e3 * (time.perf_counter() - t0))
+    ar_ms = sorted(ms)[len(ms) // 2]  # the median
     if rank == 0:
         med = times[-1]
         print("JSON " + json.dumps(dict(ranks=K, threads=a.threads, epoch_s=med, samples_per_s=n / med,
