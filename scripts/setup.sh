@@ -19,6 +19,8 @@ PACKAGES=(
   dataset-fashion-mnist
   # side-by-side benchmarks against PyTorch, and timing
   python3-numpy python3-torch hyperfine
+  # training across processes (src/distributed/) and its mpirun tests (tests/distributed)
+  libopenmpi-dev openmpi-bin
   # the Python module (python/) and its tests (tests/python)
   pybind11-dev python3-pybind11 python3-dev libdlpack-dev python3-pytest
   # nabla serve (cpp-httplib, KaTeX), its browser test, and the SymPy comparison

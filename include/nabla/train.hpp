@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "nabla/data.hpp"
+#include "nabla/distributed.hpp"
 #include "nabla/io.hpp"
 #include "nabla/nn.hpp"
 #include "nabla/optim.hpp"
@@ -44,6 +45,7 @@ struct Config {
   int64_t warmup_epochs = 0;
   double clip_grad_norm = 0;               // 0: no clipping
   int64_t batch_size = 128;
+  int64_t accumulate = 1;                  // batches per optimizer step (gradient accumulation)
   int64_t epochs = 10;
   uint64_t seed = 0;
   int threads = 0;                         // 0: the library default
@@ -120,6 +122,14 @@ class Trainer {
   // the run with an Error naming the epoch and batch; the last checkpoint stays.
   std::vector<EpochMetrics> fit(const std::string& out = "", const Callbacks& cb = {});
   void save(const std::string& path) const;
+  // Trains as one replica of a data-parallel job over the ranks of `comm`
+  // (nabla/distributed.hpp), after resume() if any: rank 0's parameters and
+  // epoch count are broadcast, every rank takes its shard of each batch and
+  // the gradients are summed over the ranks before each step, the replicas'
+  // parameters are compared after each epoch (a mismatch is an Error), and
+  // only rank 0 writes the checkpoint. The losses are those of one process,
+  // up to the order of the sums (Note [Sharded steps] in sharded_step.cpp).
+  void distribute(dist::Communicator& comm);
 
   nn::Sequential& model() { return *model_; }
   const Config& config() const { return c_; }
@@ -134,6 +144,7 @@ class Trainer {
   std::unique_ptr<optim::LRScheduler> sched_;
   int64_t epoch_ = 0;
   std::string resumed_from_;
+  dist::Communicator* comm_ = nullptr;
 };
 
 // A checkpoint's configuration and finished epochs, from its header alone

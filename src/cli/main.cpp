@@ -3,6 +3,7 @@
 #include <string>
 
 #include "commands.hpp"
+#include "nabla/distributed.hpp"
 #include "nabla/error.hpp"
 
 int main(int argc, char** argv) {
@@ -26,7 +27,8 @@ int main(int argc, char** argv) {
     std::string what = e.what();
     for (char& c : what)
       if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
-    std::cerr << "nabla: error: " << what << "\n";
+    std::cerr << "nabla: error: " << nabla::dist::rank_prefix() << what << "\n";
+    nabla::dist::abort_job(2);  // under mpirun: every rank ends, none waits for this one
     return 2;
   }
   return 0;

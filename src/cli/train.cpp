@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "commands.hpp"
+#include "distributed.hpp"
 #include "nabla/autograd.hpp"
 #include "nabla/io.hpp"
 #include "nabla/ops.hpp"
@@ -199,6 +200,7 @@ std::string svg_plot(const std::vector<train::EpochMetrics>& h, const std::strin
 }
 
 void run_train(TrainArgs& a) {
+  dist::Communicator& comm = join_training_job(a.c);  // Note [Distributed runs]
   a.c.layers = train::parse_layers(a.layers, "--layers");
   int64_t done = 0;
   if (!a.resume.empty()) {
@@ -210,10 +212,11 @@ void run_train(TrainArgs& a) {
   NABLA_CHECK(a.c.epochs > 0, "--epochs 0: nothing to train");
   NABLA_CHECK(done < a.c.epochs, "--resume ", a.resume, ": the checkpoint has finished all ", done,
               " epochs; nothing to train (give --epochs above ", done, " to continue)");
-  check_outputs(a);  // Note [Outputs]
+  if (comm.is_root()) check_outputs(a);  // Note [Outputs]
   const bool tty = isatty(STDOUT_FILENO);
   train::Trainer t(a.c);
   if (!a.resume.empty()) t.resume(a.resume);
+  if (comm.size() > 1) t.distribute(comm);
   const auto& d = t.data();
   std::printf("nabla train: %s — %lld training, %lld validation, %lld test samples; %lld features, %lld classes\n",
               a.c.data.c_str(), static_cast<long long>(d.train.size()), static_cast<long long>(d.validation.size()),
@@ -241,7 +244,7 @@ void run_train(TrainArgs& a) {
   cb.on_epoch = [&](const train::EpochMetrics& m) {
     history.push_back(m);
     print_epoch(m, a.c.epochs, tty);
-    write_reports();
+    if (comm.is_root()) write_reports();
   };
   try {
     t.fit(a.out, cb);
@@ -255,6 +258,7 @@ void run_train(TrainArgs& a) {
     if (!std::isnan(last.test_accuracy)) std::printf("test accuracy: %.2f%%\n", 100 * last.test_accuracy);
   }
   if (!a.out.empty()) std::printf("saved %s\n", a.out.c_str());
+  report_communication(comm);
 }
 
 void add_train_options(CLI::App* cmd, TrainArgs& a) {
@@ -275,6 +279,8 @@ void add_train_options(CLI::App* cmd, TrainArgs& a) {
   setting("clip_grad_norm",
           cmd->add_option("--clip-grad-norm", a.c.clip_grad_norm, "clip gradients to this global norm (0: off)"));
   setting("batch_size", cmd->add_option("--batch-size", a.c.batch_size, "mini-batch size"));
+  setting("accumulate", cmd->add_option("--accumulate", a.c.accumulate,
+                                        "batches whose gradients are summed into one optimizer step"));
   setting("epochs", cmd->add_option("--epochs", a.c.epochs, "epochs (with --resume: the total to reach)"));
   setting("seed", cmd->add_option("--seed", a.c.seed, "random seed"));
   setting("validation_fraction",

@@ -12,6 +12,7 @@
 #include "nabla/autograd.hpp"
 #include "nabla/nn_functional.hpp"
 #include "nabla/ops.hpp"
+#include "sharded_step.hpp"
 
 namespace nabla::train {
 
@@ -123,6 +124,7 @@ void Config::validate() const {
   NABLA_CHECK(std::isfinite(clip_grad_norm) && clip_grad_norm >= 0,
               "gradient clipping norm (--clip-grad-norm) must be a finite number >= 0 (0: off), got ", clip_grad_norm);
   NABLA_CHECK(batch_size > 0, "batch size (--batch-size) must be positive, got ", batch_size);
+  NABLA_CHECK(accumulate > 0, "batches per step (--accumulate) must be positive, got ", accumulate);
   NABLA_CHECK(epochs >= 0, "epochs (--epochs) must be >= 0, got ", epochs);
   NABLA_CHECK(validation_fraction >= 0 && validation_fraction < 1,
               "validation fraction (--validation) must be in [0, 1), got ", validation_fraction);
@@ -150,6 +152,7 @@ io::Metadata Config::to_metadata() const {
           {"warmup_epochs", std::to_string(warmup_epochs)},
           {"clip_grad_norm", shortest(clip_grad_norm)},
           {"batch_size", std::to_string(batch_size)},
+          {"accumulate", std::to_string(accumulate)},
           {"epochs", std::to_string(epochs)},
           {"seed", std::to_string(seed)}};
 }
@@ -185,6 +188,7 @@ Config Config::from_metadata(const io::Metadata& m) {
   c.warmup_epochs = parse_int<int64_t>("warmup_epochs", get("warmup_epochs"), 0, INT64_MAX);
   c.clip_grad_norm = parse_double("clip_grad_norm", get("clip_grad_norm"));
   c.batch_size = parse_int<int64_t>("batch_size", get("batch_size"), 1, INT64_MAX);
+  if (m.count("accumulate")) c.accumulate = parse_int<int64_t>("accumulate", m.at("accumulate"), 1, INT64_MAX);
   c.epochs = parse_int<int64_t>("epochs", get("epochs"), 0, INT64_MAX);
   c.seed = parse_int<uint64_t>("seed", get("seed"), 0, UINT64_MAX);
   try {
@@ -407,7 +411,7 @@ constexpr const char* kSettings[] = {"label_column", "validation_fraction", "nor
                                      "activation",   "output",              "init",      "loss",
                                      "optimizer",    "lr",                  "momentum",  "weight_decay",
                                      "schedule",     "warmup_epochs",       "clip_grad_norm", "batch_size",
-                                     "seed"};
+                                     "accumulate",   "seed"};
 
 // "" when `run` and `saved` agree on every setting, else the first that differs.
 std::string setting_difference(const Config& run, const Config& saved) {
@@ -508,6 +512,17 @@ void Trainer::save(const std::string& path) const {
   io::save_safetensors(path, ts, m);
 }
 
+void Trainer::distribute(dist::Communicator& comm) {
+  comm_ = &comm;
+  NABLA_CHECK(comm.broadcast(c_.seed) == c_.seed, "distributed training: rank ", comm.rank(), " has seed ", c_.seed,
+              ", another rank's differs; every rank needs the same settings");
+  const auto e = static_cast<uint64_t>(epoch_);
+  NABLA_CHECK(comm.broadcast(e) == e, "distributed training: rank ", comm.rank(), " resumed after epoch ", epoch_,
+              ", rank 0 after another; every rank must resume from the same checkpoint");
+  comm.broadcast(model_->parameters());
+  comm.check_replicas(model_->parameters(), "at the start");
+}
+
 CheckpointHeader read_checkpoint_header(const std::string& path) {
   const io::SafetensorsHeader h = io::read_safetensors_header(path);
   CheckpointHeader out;
@@ -546,13 +561,17 @@ std::vector<EpochMetrics> Trainer::fit(const std::string& out, const Callbacks& 
     data::Batch b;
     const int64_t batches = loader.num_batches();
     while (loader.next(b)) {
-      const int64_t bs = b.features.shape()[0];
-      // Note [Data-parallel steps] in autodiff/data_parallel.cpp: with two
-      // threads and batch ≥ 128, each thread runs the step on half the rows.
+      // Note [Sharded steps]: the step's batches (--accumulate), this rank's shard of each.
+      std::vector<data::Batch> step{std::move(b)};
+      while (static_cast<int64_t>(step.size()) < c_.accumulate && loader.position() < batches)
+        loader.next(step.emplace_back());
+      b = step.back();
       opt_->zero_grad();
-      const double lv = data_parallel_backward(
-          [&](const Tensor& x, const Tensor& y) { return compute_loss(c_, model_->forward(x), y); }, b.features,
-          b.labels, opt_->params());
+      const detail::StepGradients g = detail::sharded_backward(
+          comm_, step, [&](const Tensor& x, const Tensor& y) { return compute_loss(c_, model_->forward(x), y); },
+          opt_->params());
+      const double lv = g.loss;
+      const int64_t bs = g.rows;
       NABLA_CHECK(std::isfinite(lv), "training diverged: the loss is ", lv, " at epoch ", epoch_ + 1, ", batch ",
                   b.index + 1, " of ", batches, kept(),
                   " (try a smaller learning rate)");
@@ -596,9 +615,11 @@ std::vector<EpochMetrics> Trainer::fit(const std::string& out, const Callbacks& 
     }
     m.test_accuracy = data_.test.size() > 0 ? evaluate(*model_, c_, data_.test).accuracy : NAN;
     if (sched_) sched_->step();
+    if (comm_) comm_->check_replicas(model_->parameters(), "after epoch " + std::to_string(epoch_ + 1));
     int64_t finished = epoch_ + 1;
     std::swap(epoch_, finished);
-    if (!out.empty()) save(out), saved_here = true;
+    if (!out.empty() && (!comm_ || comm_->is_root())) save(out);  // one writer
+    if (!out.empty()) saved_here = true;
     std::swap(epoch_, finished);
     history.push_back(m);
     if (cb.on_epoch) cb.on_epoch(m);

@@ -2,10 +2,10 @@
 """The include-direction test: every `#include "..."` in src/ and include/nabla/
 goes down the layers of docs/ARCHITECTURE.md, never up or sideways.
 
-    cli ──► train ──► nn · optim · data · io ──┐
-     │                                         ├──► autodiff ──► ops ──► graph ──► tensor
-     └────► sym (expressions, simplifier) ─────┘        │          │
-                                                        └──────────┴──► kernels ──► tensor
+    cli ──► train ──► nn · optim · data · io · distributed ──┐
+     │                                                       ├──► autodiff ──► ops ──► graph ──► tensor
+     └────► sym (expressions, simplifier) ───────────────────┘        │          │
+                                                                      └──────────┴──► kernels ──► tensor
 
 Usage: check_layers.py [ROOT]        check the tree at ROOT (default: this repository)
        check_layers.py --self-test   check that the checker itself catches violations
@@ -36,8 +36,8 @@ import tempfile
 
 # ---- the layers ---------------------------------------------------------------
 # What each layer may include besides itself. A layer may use every layer below
-# it; nn, optim, data and io are one level and do not use each other; sym sits
-# beside them, above autodiff; train uses the four below it but not sym; cli is
+# it; nn, optim, data, io and distributed are one level and do not use each other; sym sits
+# beside them, above autodiff; train uses the five below it but not sym; cli is
 # the top and uses train and sym.
 _BELOW_AUTODIFF = {"ops", "graph", "kernels", "tensor"}
 _UP_TO_AUTODIFF = _BELOW_AUTODIFF | {"autodiff"}
@@ -51,9 +51,10 @@ ALLOWED = {
     "optim": set(_UP_TO_AUTODIFF),
     "data": set(_UP_TO_AUTODIFF),
     "io": set(_UP_TO_AUTODIFF),
+    "distributed": set(_UP_TO_AUTODIFF),
     "sym": set(_UP_TO_AUTODIFF),
-    "train": _UP_TO_AUTODIFF | {"nn", "optim", "data", "io"},
-    "cli": _UP_TO_AUTODIFF | {"nn", "optim", "data", "io", "sym", "train"},
+    "train": _UP_TO_AUTODIFF | {"nn", "optim", "data", "io", "distributed"},
+    "cli": _UP_TO_AUTODIFF | {"nn", "optim", "data", "io", "distributed", "sym", "train"},
 }
 
 # ---- public headers -----------------------------------------------------------
@@ -84,6 +85,7 @@ PUBLIC_HEADERS = {
     "io.hpp": "io",
     "sym.hpp": "sym",
     "train.hpp": "train",
+    "distributed.hpp": "distributed",
     "nabla.hpp": "cli",
 }
 
