@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# The main job: set up, build (Release) and run `nabla` with no arguments.
+# The main job: set up what the library and the command need, build them
+# alone (Release: no tests, benchmarks, examples or Python module) and run
+# `nabla` with no arguments. scripts/test.sh builds and installs everything.
 #
 #   bash scripts/main.sh
 set -euo pipefail
@@ -10,14 +12,14 @@ fail() { echo "main: FAILED: $*" >&2; exit 1; }
 
 JOBS=${NABLA_JOBS:-2}
 
-step "setup"
-bash scripts/setup.sh </dev/null || fail "setup (scripts/setup.sh)"
+step "setup (the library and the command)"
+bash scripts/setup.sh main </dev/null || fail "setup (scripts/setup.sh main)"
 
-step "configure (preset release)"
-cmake --preset release </dev/null || fail "cmake configure, preset release"
+step "configure (preset main)"
+cmake --preset main </dev/null || fail "cmake configure, preset main"
 
-step "build (preset release, -j$JOBS)"
-cmake --build --preset release -j"$JOBS" </dev/null || fail "build, preset release"
+step "build the command (preset main, -j$JOBS)"
+cmake --build --preset main -j"$JOBS" --target nabla_cli </dev/null || fail "build, preset main"
 
-step "run build/release/nabla"
-build/release/nabla </dev/null || fail "build/release/nabla exited with status $?"
+step "run build/main/nabla"
+build/main/nabla </dev/null || fail "build/main/nabla exited with status $?"

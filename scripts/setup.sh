@@ -1,22 +1,28 @@
 #!/usr/bin/env bash
-# Installs what nabla needs to build, test and benchmark on Debian 12 (bookworm).
+# Installs what nabla needs on Debian 12 (bookworm).
 #
-#   bash scripts/setup.sh
+#   bash scripts/setup.sh         # everything: build, test, benchmark (scripts/test.sh)
+#   bash scripts/setup.sh main    # the library and the command, and the default data set (scripts/main.sh)
 #
 # Idempotent: when every package is already installed it does not touch apt at
 # all. Otherwise it runs `apt-get update` once and installs the missing ones,
 # non-interactively, through sudo when not run as root.
 set -euo pipefail
 
-PACKAGES=(
+# What the library and the command need (the main job).
+MAIN_PACKAGES=(
   # toolchain
   build-essential g++ cmake pkg-config
   # libraries (DESIGN.md: dependencies come from Debian packages)
   libopenblas-dev libeigen3-dev zlib1g-dev libcli11-dev nlohmann-json3-dev
-  # tests, fuzzing (libFuzzer comes with clang's runtime), benchmarks
-  libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev
   # the default data set
   dataset-fashion-mnist
+)
+
+PACKAGES=(
+  "${MAIN_PACKAGES[@]}"
+  # tests, fuzzing (libFuzzer comes with clang's runtime), benchmarks
+  libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev
   # side-by-side benchmarks against PyTorch, and timing
   python3-numpy python3-torch hyperfine
   # training across processes (src/distributed/) and its mpirun tests (tests/distributed)
@@ -28,6 +34,12 @@ PACKAGES=(
 )
 
 die() { echo "setup: error: $*" >&2; exit 1; }
+
+case "${1:-all}" in
+  all) ;;
+  main) PACKAGES=("${MAIN_PACKAGES[@]}") ;;
+  *) die "unknown set '$1' (choose all or main)" ;;
+esac
 
 [[ -r /etc/debian_version ]] || die "this script expects Debian 12 (apt-get, dpkg-query); install the packages by hand: ${PACKAGES[*]}"
 

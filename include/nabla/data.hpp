@@ -25,15 +25,47 @@ namespace nabla::data {
 
 // ---- Dataset ------------------------------------------------------------------
 
+// One sample of a Dataset: a feature vector [D] and a scalar label (a class
+// index for classification, the target for regression).
+struct Example {
+  Tensor features;  // [D] float32
+  Tensor label;     // [] or [1] float32
+};
+
+// In memory, a Dataset holds its rows as two tensors (what the readers below
+// return). It is also the interface a user type implements for the
+// DataLoader, as libtorch's datasets are: derive, leave `features` undefined,
+// and override size() and get():
+//
+//   struct Squares : nabla::data::Dataset {
+//     int64_t size() const override { return 100; }
+//     nabla::data::Example get(int64_t i) const override {
+//       float x = static_cast<float>(i) / 100;
+//       return {nabla::full({1}, x), nabla::full({}, x * x)};
+//     }
+//   };
+//   Squares sq;
+//   nabla::data::DataLoader loader(sq, {.batch_size = 10});  // batches [10, 1], [10]
+//
+// The loader calls get() for the rows of each batch and stacks them; it
+// keeps a reference to such a dataset, which must outlive it.
 struct Dataset {
-  Tensor features;  // [N, D] float32, contiguous
+  Tensor features;  // [N, D] float32, contiguous; undefined in a type that overrides get()
   Tensor labels;    // [N] float32: class indices when num_classes > 0
   int64_t num_classes = 0;                 // K; 0 for regression targets
   std::vector<std::string> feature_names;  // D names (CSV header), or empty
   std::vector<std::string> class_names;    // K names when known, or empty
 
-  int64_t size() const;          // N
-  int64_t num_features() const;  // D
+  Dataset() = default;
+  Dataset(const Dataset&) = default;
+  Dataset(Dataset&&) = default;
+  Dataset& operator=(const Dataset&) = default;
+  Dataset& operator=(Dataset&&) = default;
+  virtual ~Dataset() = default;
+
+  virtual int64_t size() const;               // N
+  virtual Example get(int64_t index) const;   // row `index` (kind index outside [0, N))
+  int64_t num_features() const;  // D (of the tensors; 0 when features is undefined)
 };
 
 // The rows `indices` of `ds`, in that order, copied into a new Dataset
@@ -99,20 +131,36 @@ const std::vector<std::string>& fashion_mnist_class_names();
 
 // ---- CSV --------------------------------------------------------------------------
 //
-// A header row of column names, then one row per sample; every cell numeric
-// (decimal or exponent notation, optional surrounding spaces or double quotes;
-// no empty cells, no inf/nan). Blank lines are skipped, CRLF accepted, a .gz
-// file is decompressed. The label column is picked by name; all other columns,
-// in file order, are the features. Errors read "file:line:column: what".
+// A header row of column names (or none, with header = false: the columns are
+// then named by number, "1", "2", ...), then one row per sample; every
+// feature cell numeric (decimal or exponent notation, optional surrounding
+// spaces or double quotes; no empty cells, no inf/nan). Blank lines are
+// skipped, CRLF accepted, a .gz file is decompressed. The label column is
+// picked by name or by its 1-based number; all other columns, in file order,
+// are the features. Errors read "file:line:column: what".
 
 struct CsvOptions {
-  std::string label_column = "label";
+  std::string label_column = "label";  // a header name, or a 1-based column number ("5")
   char delimiter = ',';
-  // Classification: labels must be integers ≥ 0 (class indices); num_classes
-  // is max + 1 unless set here, in which case a label ≥ num_classes is an error.
-  // Regression (false): labels are any finite number, num_classes = 0.
+  // Classification: each distinct label is a class, of any kind ("3",
+  // "setosa"); numbers sort numerically and come before other text, and
+  // class k is the k-th in that order, its text in ds.class_names[k]
+  // (integers written as integers: "1.0" and "1" are one class "1").
+  // With num_classes > 0 the labels must instead be class indices, integers
+  // in [0, num_classes), taken as given. Regression (false): labels are any
+  // finite number, num_classes = 0.
   bool classification = true;
   int64_t num_classes = 0;
+  bool header = true;
+  // Chooses classification or regression from the labels: regression when
+  // every label is a number and one of them is not an integer.
+  bool automatic_task = false;
+  // Classification against known classes (a trained model's): every label
+  // must be one of these texts, and class k is class_names[k].
+  std::vector<std::string> class_names = {};
+  // A file without the label column (by name; by number: one column short)
+  // reads as features alone: labels stays undefined.
+  bool label_optional = false;
 };
 
 Dataset read_csv(const std::string& path, const CsvOptions& options = {});
@@ -202,7 +250,8 @@ struct Batch {
 
 class DataLoader {
  public:
-  // Holds the dataset's tensors (shared, not copied).
+  // Holds the dataset's tensors (shared, not copied); for a dataset without
+  // tensors (a user type overriding size() and get()), holds a reference to it.
   DataLoader(const Dataset& ds, LoaderOptions options);
 
   int64_t num_batches() const noexcept;  // per epoch
@@ -231,7 +280,9 @@ class DataLoader {
 
  private:
   void make_order();
+  Tensor gather_examples(std::span<const int64_t> rows, Tensor& labels) const;
   Tensor features_, labels_;
+  const Dataset* source_ = nullptr;  // a user dataset, read through get()
   int64_t n_ = 0, d_ = 0;
   LoaderOptions options_;
   int64_t epoch_ = 0, position_ = 0;

@@ -72,7 +72,7 @@ void kaiming_normal_(Tensor& t, Generator& gen, double a = 0.0);      // N(0, 2/
 
 enum class Init { pytorch_default, xavier_uniform, xavier_normal, kaiming_uniform, kaiming_normal };
 
-// Affine layer y = x Wᵀ + b, W [out, in], b [out] (seed 004's A_i Y_{i−1} + B_i with samples as rows).
+// Affine layer y = x Wᵀ + b, W [out, in], b [out] (the textbook A_i Y_{i−1} + B_i, with samples as rows).
 class Linear : public Module {
  public:
   struct Options {

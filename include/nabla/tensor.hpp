@@ -82,6 +82,9 @@ class Tensor {
   Tensor slice(int64_t dim, int64_t start, int64_t end, int64_t step = 1) const;
   Tensor narrow(int64_t dim, int64_t start, int64_t length) const;
   Tensor select(int64_t dim, int64_t index) const;  // drops `dim`
+  // t[i] = t.select(0, i), as in libtorch: a view of row i (negative i counts
+  // from the end), differentiable; t[i][j] is the element (i, j) as a rank-0 view.
+  Tensor operator[](int64_t index) const { return select(0, index); }
   Tensor expand(const Shape& shape) const;  // broadcast view (stride 0)
   Tensor squeeze() const;
   Tensor squeeze(int64_t dim) const;

@@ -12,7 +12,7 @@ struct Exit {
   int code;
 };
 
-void register_demo(CLI::App& app);   // demo.cpp: the notes' worked examples
+void register_demo(CLI::App& app);   // demo.cpp: textbook derivatives beside their closed forms
 void register_train(CLI::App& app);  // train.cpp: nabla train / evaluate / predict / summary
 void register_diff(CLI::App& app);   // diff.cpp: symbolic matrix calculus
 void register_serve(CLI::App& app);  // serve.cpp: the web page over diff (POST /api/diff)

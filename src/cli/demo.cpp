@@ -1,5 +1,5 @@
-// `nabla demo`: differentiates the worked examples of the notes and prints
-// each result beside the value the notes give.
+// `nabla demo`: differentiates a few textbook examples and prints each
+// result beside its closed form, worked out by hand.
 #include <iostream>
 
 #include "commands.hpp"
@@ -8,12 +8,12 @@
 namespace nabla::cli {
 namespace {
 
-void show(const char* what, const Tensor& got, const char* notes) {
-  std::cout << what << "\n  nabla: " << got << "\n  notes: " << notes << "\n\n";
+void show(const char* what, const Tensor& got, const char* by_hand) {
+  std::cout << what << "\n  nabla:   " << got << "\n  by hand: " << by_hand << "\n\n";
 }
 
 void run_demo() {
-  std::cout << "The worked examples of the notes, differentiated by nabla (float64).\n\n";
+  std::cout << "Textbook derivatives, differentiated by nabla (float64) beside their closed forms.\n\n";
   {
     Tensor x = scalar_tensor(2.0, kFloat64).requires_grad_(), y = scalar_tensor(3.0, kFloat64).requires_grad_();
     auto g = grad({3.0 * x * x * y}, {x, y});
@@ -46,7 +46,7 @@ void run_demo() {
     Tensor u = relu(matmul(X, w) + b);
     auto g = grad({mean(square(yv - u))}, {w, b});
     Tensor e = (matmul(X, w) + b - yv).detach();
-    show("MSE loss gradient (seed 002 §6), all units active: ∂C/∂w", g[0], "(2/N) Σ eᵢ xᵢᵀ");
+    show("MSE loss gradient of a ReLU unit, all units active: ∂C/∂w", g[0], "(2/N) Σ eᵢ xᵢᵀ");
     show("  (2/N) Σ eᵢ xᵢᵀ computed directly", matmul(e, X) * (2.0 / 3.0), "");
     show("  ∂C/∂b", g[1], "(2/N) Σ eᵢ");
   }
@@ -55,7 +55,7 @@ void run_demo() {
 }  // namespace
 
 void register_demo(CLI::App& app) {
-  auto* cmd = app.add_subcommand("demo", "Differentiate the notes' worked examples and print the results");
+  auto* cmd = app.add_subcommand("demo", "Differentiate textbook examples and print them beside their closed forms");
   cmd->callback(run_demo);
 }
 

@@ -12,6 +12,15 @@
 namespace nabla::data {
 
 int64_t Dataset::size() const { return features.defined() ? features.size(0) : 0; }
+Example Dataset::get(int64_t index) const {
+  const int64_t n = size();
+  NABLA_CHECK_KIND(index >= 0 && index < n, ErrorKind::index, "Dataset::get: index ", index, " is outside [0, ", n,
+                   ")");
+  NABLA_CHECK_KIND(features.defined() && labels.defined(), ErrorKind::value,
+                   "Dataset::get: the dataset has no features or labels (a type without them overrides get())");
+  return {features.select(0, index).detach().clone(), labels.select(0, index).detach().clone()};
+}
+
 int64_t Dataset::num_features() const { return features.defined() && features.dim() == 2 ? features.size(1) : 0; }
 
 namespace {

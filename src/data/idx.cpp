@@ -1,5 +1,6 @@
 // IDX files (the MNIST family): strict reading and the folder/Fashion-MNIST
 // loaders. Every header field is checked against the bytes actually present.
+#include <filesystem>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -220,6 +221,9 @@ const std::vector<std::string>& fashion_mnist_class_names() {
 }
 
 TrainTest load_fashion_mnist(const std::string& dir, PixelScale scale) {
+  NABLA_CHECK_KIND(std::filesystem::is_directory(dir) || dir != kFashionMnistDir, ErrorKind::io,
+                   "fashion-mnist: ", dir, " does not exist; install Debian's dataset-fashion-mnist package "
+                   "(apt-get install dataset-fashion-mnist), or give --data a folder of IDX files or a CSV file");
   TrainTest tt = load_idx_folder(dir, scale);
   NABLA_CHECK_KIND(tt.train.num_features() == 784, ErrorKind::io, dir, ": Fashion-MNIST images are 28x28, found ",
                    tt.train.num_features(), " pixels per image");

@@ -2,6 +2,7 @@
 // is what makes a loader resumable from its (epoch, position) state alone.
 #include <algorithm>
 #include <numeric>
+#include <typeinfo>
 
 #include "nabla/data.hpp"
 #include "nabla/error.hpp"
@@ -22,6 +23,16 @@ uint64_t mix64(uint64_t z) {
 }  // namespace
 
 DataLoader::DataLoader(const Dataset& ds, LoaderOptions options) : options_(options) {
+  NABLA_CHECK(options.batch_size >= 1, "DataLoader: batch_size must be >= 1, got ", options.batch_size);
+  if (!ds.features.defined() && !ds.labels.defined() && typeid(ds) != typeid(Dataset)) {
+    // A user dataset: rows come from get(), one at a time.
+    source_ = &ds;
+    n_ = ds.size();
+    NABLA_CHECK_KIND(n_ >= 0, ErrorKind::value, "DataLoader: the dataset's size() is negative (", n_, ")");
+    d_ = -1;  // known from the first example
+    make_order();
+    return;
+  }
   NABLA_CHECK_KIND(ds.features.defined() && ds.labels.defined(), ErrorKind::value,
                    "DataLoader: the dataset has no features or labels");
   NABLA_CHECK_KIND(ds.features.dim() == 2, ErrorKind::shape, "DataLoader: features must be [N, D], got ",
@@ -71,11 +82,44 @@ Batch DataLoader::batch(int64_t index) const {
   const int64_t count = std::min(options_.batch_size, n_ - start);
   std::span<const int64_t> rows(order_.data() + start, static_cast<size_t>(count));
   Batch b;
+  if (source_) {
+    b.features = gather_examples(rows, b.labels);
+    b.epoch = epoch_;
+    b.index = index;
+    return b;
+  }
   b.features = detail::gather_rows(features_, rows);
   b.labels = detail::gather_rows(labels_, rows);
   b.epoch = epoch_;
   b.index = index;
   return b;
+}
+
+// Stacks the examples of a user dataset: features [B, D] and labels [B],
+// float32, every example with the D features of the first.
+Tensor DataLoader::gather_examples(std::span<const int64_t> rows, Tensor& labels) const {
+  const auto count = static_cast<int64_t>(rows.size());
+  Tensor x, y = empty({count});
+  float* yp = y.data_ptr<float>();
+  for (int64_t r = 0; r < count; ++r) {
+    const int64_t i = rows[static_cast<size_t>(r)];
+    Example e = source_->get(i);
+    NABLA_CHECK_KIND(e.features.defined() && e.features.dim() == 1, ErrorKind::shape, "DataLoader: example ", i,
+                     ": features must be a vector [D], got ",
+                     e.features.defined() ? to_string(e.features.shape()) : std::string("none"));
+    NABLA_CHECK_KIND(e.label.defined() && e.label.numel() == 1, ErrorKind::shape, "DataLoader: example ", i,
+                     ": the label must hold one value, got ",
+                     e.label.defined() ? to_string(e.label.shape()) : std::string("none"));
+    const int64_t d = e.features.size(0);
+    if (!x.defined()) x = empty({count, d});
+    NABLA_CHECK_KIND(d == x.size(1), ErrorKind::shape, "DataLoader: example ", i, " has ", d,
+                     " features, the batch's first has ", x.size(1));
+    std::vector<float> v = e.features.to(kFloat32).detach().contiguous().to_vector<float>();
+    std::copy(v.begin(), v.end(), x.data_ptr<float>() + r * d);
+    yp[r] = static_cast<float>(e.label.item());
+  }
+  labels = y;
+  return x;
 }
 
 bool DataLoader::next(Batch& out) {

@@ -1,4 +1,5 @@
 // Module bookkeeping, initializers and the layers.
+#include <array>
 #include <cmath>
 #include <iomanip>
 #include <ostream>
@@ -52,10 +53,9 @@ void Module::train(bool on) {
   for (auto& [n, m] : children_) m->train(on);
 }
 
+// Columns as wide as their widest cell, counts right-aligned.
 std::string Module::summary(int64_t input_features) const {
-  std::ostringstream os;
-  os << std::left << std::setw(8) << "layer" << std::setw(48) << "module" << std::setw(16) << "output"
-     << "parameters\n";
+  std::vector<std::array<std::string, 4>> rows = {{"layer", "module", "output", "parameters"}};
   int64_t width = input_features;
   int64_t total = 0;
   auto row = [&](const std::string& name, const Module& m) {
@@ -66,12 +66,20 @@ std::string Module::summary(int64_t input_features) const {
                        lin->in_features(), " inputs but receives ", width);
       width = lin->out_features();
     }
-    os << std::left << std::setw(8) << name << std::setw(48) << m.describe() << std::setw(16)
-       << ("[N, " + std::to_string(width) + "]") << count << "\n";
+    rows.push_back({name, m.describe(), "[N, " + std::to_string(width) + "]", std::to_string(count)});
     total += count;
   };
   if (children_.empty()) row("0", *this);
   for (const auto& [n, m] : children_) row(n, *m);
+  std::array<size_t, 4> w{};
+  for (const auto& r : rows)
+    for (size_t c = 0; c < 4; ++c) w[c] = std::max(w[c], r[c].size());
+  std::ostringstream os;
+  for (const auto& r : rows) {
+    os << std::left << std::setw(static_cast<int>(w[0] + 2)) << r[0] << std::setw(static_cast<int>(w[1] + 2)) << r[1]
+       << std::setw(static_cast<int>(w[2] + 2)) << r[2] << std::right << std::setw(static_cast<int>(w[3])) << r[3]
+       << "\n";
+  }
   os << "total parameters: " << total << "\n";
   return os.str();
 }

@@ -19,7 +19,7 @@ namespace nabla::train::detail {
 // agree to rounding (the tests hold them to 1e-5), and every rank ends the
 // step with the same bytes in .grad(), hence the same parameters.
 StepGradients sharded_backward(dist::Communicator* comm, const std::vector<data::Batch>& micro, const LossFn& loss,
-                               const std::vector<Tensor>& params) {
+                               const std::vector<Tensor>& params, bool one_thread) {
   StepGradients out;
   for (const data::Batch& b : micro) out.rows += b.features.size(0);
   double local = 0;
@@ -30,12 +30,17 @@ StepGradients sharded_backward(dist::Communicator* comm, const std::vector<data:
     const double f = static_cast<double>(r.size()) / static_cast<double>(out.rows);
     const Tensor x = r.size() == n ? b.features : b.features.slice(0, r.begin, r.end);
     const Tensor y = r.size() == n ? b.labels : b.labels.slice(0, r.begin, r.end);
-    local += data_parallel_backward(
-        [&](const Tensor& xs, const Tensor& ys) {
-          Tensor l = loss(xs, ys);
-          return f == 1 ? l : l * f;
-        },
-        x, y, params);
+    auto part = [&](const Tensor& xs, const Tensor& ys) {
+      Tensor l = loss(xs, ys);
+      return f == 1 ? l : l * f;
+    };
+    if (one_thread) {
+      Tensor l = part(x, y);
+      l.backward();
+      local += l.item();
+    } else {
+      local += data_parallel_backward(part, x, y, params);
+    }
   }
   out.loss = comm ? comm->allreduce_gradients(params, local, 1.0) : local;
   return out;

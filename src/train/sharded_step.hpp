@@ -20,8 +20,9 @@ struct StepGradients {
 
 // Leaves in .grad() of `params` the gradient of the mean loss over all rows of
 // `micro` (the batches of one step), summed over the ranks of `comm` (none: one
-// process). Each rank takes its shard of every batch.
+// process). Each rank takes its shard of every batch, split over the threads
+// unless `one_thread` (dropout draws from its layers' generators: one thread only).
 StepGradients sharded_backward(dist::Communicator* comm, const std::vector<data::Batch>& micro, const LossFn& loss,
-                               const std::vector<Tensor>& params);
+                               const std::vector<Tensor>& params, bool one_thread = false);
 
 }  // namespace nabla::train::detail

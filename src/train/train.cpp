@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "../kernels/gemm.hpp"
+#include "module_io.hpp"
 #include "nabla/autograd.hpp"
 #include "nabla/nn_functional.hpp"
 #include "nabla/ops.hpp"
@@ -65,13 +66,38 @@ Int parse_int(const std::string& key, const std::string& v, Int lo, Int hi) {
   return n;
 }
 
+}  // namespace
+
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+namespace {
+
 void check_choice(const std::string& what, const std::string& v, std::initializer_list<const char*> choices) {
-  std::string list;
+  std::string list, best;
+  size_t best_distance = SIZE_MAX;
   for (const char* c : choices) {
     if (v == c) return;
     list += (list.empty() ? "" : ", ") + std::string(c);
+    const size_t d = edit_distance(v, c);
+    if (d < best_distance) best_distance = d, best = c;
   }
-  throw Error(what + ": unknown choice '" + v.substr(0, 40) + "' (choose " + list + ")");
+  // A near miss ("adamm", "crossentropy") gets its likely meaning.
+  const bool near = best_distance <= std::max<size_t>(1, best.size() / 3);
+  throw Error(what + ": unknown choice '" + v.substr(0, 40) + "' (choose " + list + ")" +
+              (near ? "; did you mean " + best + "?" : ""));
 }
 
 }  // namespace
@@ -104,14 +130,48 @@ std::vector<int64_t> parse_layers(const std::string& s, const std::string& what)
 
 void Config::validate() const {
   NABLA_CHECK(layers.size() >= 2, "layers: need at least an input and an output size, got ", layers.size());
-  for (int64_t w : layers) NABLA_CHECK(w > 0, "layers: sizes must be positive, got ", join(layers));
-  nn::mlp_parameter_count(layers);
+  // A first or last width of 0 is filled in from the data.
+  for (size_t i = 0; i < layers.size(); ++i)
+    NABLA_CHECK(layers[i] > 0 || (layers[i] == 0 && (i == 0 || i + 1 == layers.size())),
+                "layers: sizes must be positive, got ", join(layers));
+  if (layers.front() > 0 && layers.back() > 0) nn::mlp_parameter_count(layers);
   nn::make_activation(activation);
+  check_choice("task", task, {"auto", "classification", "regression"});
   check_choice("output", output, {"none", "softmax", "log_softmax", "sigmoid"});
   check_choice("init", init, {"default", "xavier", "kaiming"});
-  check_choice("loss", loss, {"cross-entropy", "mse", "nll"});
+  check_choice("loss", loss, {"auto", "cross-entropy", "mse", "nll", "l1", "huber"});
   if (loss == "cross-entropy")
     NABLA_CHECK(output != "sigmoid", "loss: cross-entropy needs output none, softmax or log_softmax, not 'sigmoid'");
+  if (task == "regression") {
+    NABLA_CHECK(loss == "auto" || loss == "mse" || loss == "l1" || loss == "huber", "loss: ", loss,
+                " is a classification loss; a regression takes mse, l1 or huber (--loss)");
+    NABLA_CHECK(output == "none", "output: ", output,
+                " squashes a regression's prediction; a regression takes --output none");
+  }
+  // Foot-guns: the loss must get the kind of output it is defined on.
+  if (loss == "nll")
+    NABLA_CHECK(output == "log_softmax", "loss: nll takes log-probabilities, but --output ", output, " gives ",
+                output == "none" ? "logits" : "other values",
+                "; add --output log_softmax, or use --loss cross-entropy (which takes logits)");
+  if (loss == "cross-entropy")
+    NABLA_CHECK(output != "softmax",
+                "loss: cross-entropy applies softmax itself, so --output softmax would apply it twice; use --output "
+                "none (logits) with cross-entropy, or --loss mse to train on probabilities");
+  if (task == "classification")
+    NABLA_CHECK(loss != "l1" && loss != "huber", "loss: ", loss,
+                " is a regression loss; a classification takes cross-entropy, mse or nll (--loss), or give "
+                "--task regression");
+  NABLA_CHECK(std::isfinite(dropout) && dropout >= 0 && dropout < 1, "dropout (--dropout) must be in [0, 1), got ",
+              dropout);
+  NABLA_CHECK(patience >= 0, "patience (--patience) must be >= 0 (0: no early stopping), got ", patience);
+  NABLA_CHECK(delimiter.size() == 1 && delimiter != "\"" && delimiter != "\n" && delimiter != "\r",
+              "delimiter (--delimiter) must be one character other than a quote or a line break, got '", delimiter,
+              "'");
+  NABLA_CHECK(std::isfinite(target_mean) && std::isfinite(target_std) && target_std > 0,
+              "target statistics: mean ", target_mean, " and standard deviation ", target_std,
+              " must be finite, the deviation > 0");
+  for (const std::string& n : class_names)
+    NABLA_CHECK(n.find('\n') == std::string::npos, "class names: a name holds a line break");
   check_choice("optimizer", optimizer, {"sgd", "momentum", "nesterov", "adam", "adamw"});
   check_choice("schedule", schedule, {"none", "step", "cosine"});
   check_choice("normalize", normalize, {"none", "global", "per-feature"});
@@ -123,7 +183,7 @@ void Config::validate() const {
   NABLA_CHECK(warmup_epochs >= 0, "warm-up epochs (--warmup) must be >= 0, got ", warmup_epochs);
   NABLA_CHECK(std::isfinite(clip_grad_norm) && clip_grad_norm >= 0,
               "gradient clipping norm (--clip-grad-norm) must be a finite number >= 0 (0: off), got ", clip_grad_norm);
-  NABLA_CHECK(batch_size > 0, "batch size (--batch-size) must be positive, got ", batch_size);
+  NABLA_CHECK(batch_size >= 0, "batch size (--batch-size) must be positive, got ", batch_size);
   NABLA_CHECK(accumulate > 0, "batches per step (--accumulate) must be positive, got ", accumulate);
   NABLA_CHECK(epochs >= 0, "epochs (--epochs) must be >= 0, got ", epochs);
   NABLA_CHECK(validation_fraction >= 0 && validation_fraction < 1,
@@ -134,9 +194,21 @@ void Config::validate() const {
 }
 
 io::Metadata Config::to_metadata() const {
+  std::string classes;
+  for (size_t i = 0; i < class_names.size(); ++i) classes += (i ? "\n" : "") + class_names[i];
   return {{"format", "nabla-checkpoint-1"},
           {"data", data},
           {"label_column", label_column},
+          {"test_data", test_data},
+          {"delimiter", delimiter},
+          {"header", header ? "1" : "0"},
+          {"task", task},
+          {"class_names", classes},
+          {"classes", std::to_string(class_names.size())},
+          {"target_mean", shortest(target_mean)},
+          {"target_std", shortest(target_std)},
+          {"dropout", shortest(dropout)},
+          {"patience", std::to_string(patience)},
           {"validation_fraction", shortest(validation_fraction)},
           {"normalize", normalize},
           {"layers", join(layers)},
@@ -166,9 +238,37 @@ Config Config::from_metadata(const io::Metadata& m) {
   };
   NABLA_CHECK_KIND(get("format") == "nabla-checkpoint-1", ErrorKind::io, "checkpoint metadata: unknown format '",
                    get("format"), "'");
+  // Keys later versions added: absent from older checkpoints, which were all
+  // classification runs without them.
+  auto opt = [&](const char* k, const char* fallback) -> std::string {
+    auto it = m.find(k);
+    return it == m.end() ? fallback : it->second;
+  };
   Config c;
   c.data = get("data");
   c.label_column = get("label_column");
+  c.test_data = opt("test_data", "");
+  c.delimiter = opt("delimiter", ",");
+  const std::string header = opt("header", "1");
+  NABLA_CHECK_KIND(header == "0" || header == "1", ErrorKind::io, "checkpoint metadata: 'header' = '",
+                   header.substr(0, 40), "' is not 0 or 1");
+  c.header = header == "1";
+  c.task = opt("task", "classification");
+  const std::string classes = opt("class_names", "");
+  const auto count = parse_int<size_t>("classes", opt("classes", "0"), 0, SIZE_MAX);
+  if (count > 0)
+    for (size_t pos = 0;;) {
+      const size_t nl = std::min(classes.find('\n', pos), classes.size());
+      c.class_names.push_back(classes.substr(pos, nl - pos));
+      if (nl == classes.size()) break;
+      pos = nl + 1;
+    }
+  NABLA_CHECK_KIND(c.class_names.size() == count, ErrorKind::io, "checkpoint metadata: 'class_names' holds ",
+                   c.class_names.size(), " names, 'classes' says ", count);
+  c.target_mean = parse_double("target_mean", opt("target_mean", "0"));
+  c.target_std = parse_double("target_std", opt("target_std", "1"));
+  c.dropout = parse_double("dropout", opt("dropout", "0"));
+  c.patience = parse_int<int64_t>("patience", opt("patience", "0"), 0, INT64_MAX);
   c.validation_fraction = parse_double("validation_fraction", get("validation_fraction"));
   c.normalize = get("normalize");
   try {
@@ -199,6 +299,17 @@ Config Config::from_metadata(const io::Metadata& m) {
   return c;
 }
 
+data::CsvOptions csv_options(const Config& c) {
+  data::CsvOptions o;
+  o.label_column = c.label_column;
+  o.delimiter = c.delimiter.empty() ? ',' : c.delimiter[0];
+  o.header = c.header;
+  o.automatic_task = c.task == "auto";
+  o.classification = c.task != "regression";
+  o.class_names = c.class_names;
+  return o;
+}
+
 // ---- data and model -----------------------------------------------------------------------
 
 Data load_data(const Config& c) {
@@ -206,6 +317,8 @@ Data load_data(const Config& c) {
               c.validation_fraction);
   Data d;
   data::Dataset all;
+  NABLA_CHECK(c.test_data.empty() || !(c.data == "fashion-mnist" || fs::is_directory(c.data)), "test data: '",
+              c.test_data, "' goes with CSV data; IDX data brings its own test set (t10k-*)");
   if (c.data == "fashion-mnist") {
     auto tt = data::load_fashion_mnist();
     all = std::move(tt.train);
@@ -217,11 +330,26 @@ Data load_data(const Config& c) {
   } else {
     NABLA_CHECK_KIND(fs::exists(c.data), ErrorKind::io, "data: '", c.data,
                      "' is neither 'fashion-mnist', a folder of IDX files, nor an existing CSV file");
-    data::CsvOptions o;
-    o.label_column = c.label_column;
+    data::CsvOptions o = csv_options(c);
     all = data::read_csv(c.data, o);
+    if (!c.test_data.empty()) {
+      NABLA_CHECK_KIND(fs::exists(c.test_data), ErrorKind::io, "test data: '", c.test_data, "' does not exist");
+      o.automatic_task = false;
+      o.classification = all.num_classes > 0;
+      o.class_names = all.class_names;
+      d.test = data::read_csv(c.test_data, o);
+      NABLA_CHECK_KIND(d.test.num_features() == all.num_features(), ErrorKind::shape, "test data: '", c.test_data,
+                       "' has ", d.test.num_features(), " features, the training data '", c.data, "' ",
+                       all.num_features());
+    }
+    d.class_names = all.class_names;
   }
-  NABLA_CHECK_KIND(all.num_classes > 0, ErrorKind::value, "data: '", c.data, "' has no class labels");
+  const bool idx = c.data == "fashion-mnist" || fs::is_directory(c.data);
+  NABLA_CHECK_KIND(!idx || all.num_classes > 0, ErrorKind::value, "data: '", c.data, "' has no class labels");
+  d.task = idx || all.num_classes > 0 ? "classification" : "regression";
+  NABLA_CHECK_KIND(c.task == "auto" || c.task == d.task, ErrorKind::value, "data: '", c.data, "' has ",
+                   d.task == "regression" ? "regression targets" : "class labels", ", not the ", c.task,
+                   " the run asks for");
   NABLA_CHECK_KIND(all.size() > 0, ErrorKind::value, "data: '", c.data, "' has no training rows");
   if (c.validation_fraction > 0) {
     auto sp = data::train_validation_split(all, c.validation_fraction, c.seed);
@@ -239,10 +367,13 @@ Data load_data(const Config& c) {
     if (d.validation.size() > 0) d.normalizer.apply_to(d.validation);
     if (d.test.size() > 0) d.normalizer.apply_to(d.test);
   }
-  NABLA_CHECK_KIND(c.layers.front() == d.train.num_features(), ErrorKind::shape, "layers: the first layer takes ",
-                   c.layers.front(), " inputs but the data has ", d.train.num_features(), " features");
-  NABLA_CHECK_KIND(c.layers.back() == d.train.num_classes, ErrorKind::shape, "layers: the last layer has ",
-                   c.layers.back(), " outputs but the data has ", d.train.num_classes, " classes");
+  NABLA_CHECK_KIND(c.layers.front() == 0 || c.layers.front() == d.train.num_features(), ErrorKind::shape,
+                   "layers: the first layer takes ", c.layers.front(), " inputs but the data has ",
+                   d.train.num_features(), " features");
+  const int64_t outputs = d.task == "regression" ? 1 : d.train.num_classes;
+  NABLA_CHECK_KIND(c.layers.back() == 0 || c.layers.back() == outputs, ErrorKind::shape, "layers: the last layer has ",
+                   c.layers.back(), " outputs but the data has ",
+                   d.task == "regression" ? std::string("one target") : std::to_string(outputs) + " classes");
   return d;
 }
 
@@ -252,14 +383,46 @@ std::shared_ptr<nn::Sequential> build_model(const Config& c) {
   if (c.init == "xavier") o.init = nn::Init::xavier_uniform;
   else if (c.init == "kaiming") o.init = nn::Init::kaiming_uniform;
   else NABLA_CHECK(c.init == "default", "init: unknown scheme '", c.init, "' (choose default, xavier or kaiming)");
-  return nn::mlp(c.layers, c.activation, c.output, gen, o);
+  if (c.dropout == 0) return nn::mlp(c.layers, c.activation, c.output, gen, o);
+  // Linear, activation, Dropout for each hidden layer; the output layer as mlp() makes it.
+  auto net = std::make_shared<nn::Sequential>();
+  for (size_t i = 0; i + 1 < c.layers.size(); ++i) {
+    net->push_back(std::make_shared<nn::Linear>(c.layers[i], c.layers[i + 1], gen, o));
+    if (i + 2 < c.layers.size()) {
+      if (auto act = nn::make_activation(c.activation)) net->push_back(act);
+      net->push_back(std::make_shared<nn::Dropout>(c.dropout, c.seed + 1 + i));
+    }
+  }
+  if (auto out = nn::make_activation(c.output)) net->push_back(out);
+  return net;
+}
+
+std::vector<double> predictions(const Config& c, const Tensor& out) {
+  std::vector<double> p;
+  if (c.regression()) {
+    for (float v : out.reshape({-1}).to_vector<float>()) p.push_back(c.target_mean + c.target_std * double(v));
+    return p;
+  }
+  for (float v : argmax(out, 1).to_vector<float>()) p.push_back(v);
+  return p;
 }
 
 namespace {
 
 // The objective on a batch of model outputs [B, K] and class labels [B].
 Tensor compute_loss(const Config& c, const Tensor& out, const Tensor& labels) {
-  if (c.loss == "cross-entropy") {
+  if (c.regression()) {
+    // The standardized target against the one output.
+    Tensor t = ((labels - c.target_mean) * (1.0 / c.target_std)).reshape({-1, 1});
+    Tensor d = out - t;
+    if (c.loss == "l1") return mean(abs(d));
+    if (c.loss == "huber") {
+      Tensor a = abs(d), q = clamp(a, std::nullopt, 1.0);  // δ = 1
+      return mean(q * q * 0.5 + (a - q));
+    }
+    return mean(d * d);
+  }
+  if (c.loss == "cross-entropy" || c.loss == "auto") {
     if (c.output == "none") return cross_entropy(out, labels);
     if (c.output == "log_softmax") return nll_loss(out, labels);
     if (c.output == "softmax") return nll_loss(log(out), labels);
@@ -267,7 +430,7 @@ Tensor compute_loss(const Config& c, const Tensor& out, const Tensor& labels) {
   }
   if (c.loss == "nll") return nll_loss(out, labels);
   if (c.loss == "mse") {
-    // seed 004: L = (Y_n − Y)ᵀ(Y_n − Y) per sample against one-hot Y, averaged over the batch
+    // L = (Y_n − Y)ᵀ(Y_n − Y) per sample against one-hot Y, averaged over the batch
     Tensor target = one_hot(labels, out.shape()[1], out.dtype());
     return mse_loss(out, target, Reduction::sum) * (1.0 / static_cast<double>(out.shape()[0]));
   }
@@ -309,27 +472,9 @@ std::unique_ptr<optim::LRScheduler> make_schedule(const Config& c, optim::Optimi
   return std::make_unique<Wrap>(opt, main);
 }
 
-void copy_into(Tensor& dst, const Tensor& src, const std::string& name, const std::string& file) {
-  NABLA_CHECK_KIND(src.shape() == dst.shape() && src.dtype() == dst.dtype(), ErrorKind::io, file, ": tensor '", name,
-                   "' has shape ", src.shape(), " ", src.dtype(), " but the model expects ", dst.shape(), " ",
-                   dst.dtype(), " (a checkpoint of another architecture?)");
-  NoGradGuard ng;
-  dst.copy_(src);
-}
-
 // Copies every "model.*" tensor of a checkpoint into the model's parameters.
 void load_parameters(nn::Module& model, const io::TensorFile& f, const std::string& path) {
-  for (auto& [name, p] : model.named_parameters()) {
-    std::string key = "model." + name;
-    NABLA_CHECK_KIND(f.contains(key), ErrorKind::io, path, ": tensor '", key,
-                     "' is missing (a checkpoint of another architecture?)");
-    copy_into(p, f.at(key), key, path);
-  }
-  size_t expected = model.named_parameters().size(), found = 0;
-  for (const auto& n : f.names())
-    if (n.rfind("model.", 0) == 0) ++found;
-  NABLA_CHECK_KIND(found == expected, ErrorKind::io, path, ": holds ", found, " model tensors, the model has ",
-                   expected, " (a checkpoint of another architecture?)");
+  detail::load_named_parameters(model, f, path, "model.");
 }
 
 data::Normalizer load_normalizer(const io::TensorFile& f, const Config& c, const std::string& path) {
@@ -404,10 +549,61 @@ void check_finite(const io::TensorFile& f, const std::string& path) {
   }
 }
 
+// The history as metadata: one line per epoch, its figures in kHistoryFields'
+// order, comma-separated ("nan" where one does not apply).
+constexpr double EpochMetrics::*kHistoryFields[] = {
+    &EpochMetrics::train_loss,      &EpochMetrics::validation_loss, &EpochMetrics::validation_accuracy,
+    &EpochMetrics::test_accuracy,   &EpochMetrics::seconds,         &EpochMetrics::samples_per_second,
+    &EpochMetrics::lr,              &EpochMetrics::validation_rmse, &EpochMetrics::validation_mae,
+    &EpochMetrics::validation_r2,   &EpochMetrics::test_loss,       &EpochMetrics::test_rmse,
+    &EpochMetrics::test_mae,        &EpochMetrics::test_r2};
+
+std::string history_text(const std::vector<EpochMetrics>& h) {
+  std::string out;
+  for (const EpochMetrics& m : h) {
+    out += std::to_string(m.epoch);
+    for (auto f : kHistoryFields) out += "," + shortest(m.*f);
+    out += "\n";
+  }
+  return out;
+}
+
+std::vector<EpochMetrics> history_of(const io::Metadata& meta, const std::string& path) {
+  std::vector<EpochMetrics> h;
+  auto it = meta.find("history");
+  if (it == meta.end()) return h;
+  const std::string& text = it->second;
+  for (size_t pos = 0; pos < text.size();) {
+    const size_t nl = std::min(text.find('\n', pos), text.size());
+    const std::string line = text.substr(pos, nl - pos);
+    pos = nl + 1;
+    EpochMetrics m;
+    const char* p = line.data();
+    const char* end = line.data() + line.size();
+    auto r = std::from_chars(p, end, m.epoch);
+    bool ok = r.ec == std::errc() && m.epoch == static_cast<int64_t>(h.size()) + 1;
+    p = r.ptr;
+    for (auto f : kHistoryFields) {
+      if (!ok || p == end || *p != ',') {
+        ok = false;
+        break;
+      }
+      auto q = std::from_chars(p + 1, end, m.*f);
+      ok = q.ec == std::errc();
+      p = q.ptr;
+    }
+    NABLA_CHECK_KIND(ok && p == end, ErrorKind::io, path, ": checkpoint metadata: line ", h.size() + 1,
+                     " of 'history' is not epoch ", h.size() + 1, " and its ", std::size(kHistoryFields),
+                     " figures");
+    h.push_back(m);
+  }
+  return h;
+}
+
 // The settings that shape a run's trajectory, as metadata keys: a resumed
 // run takes them from its checkpoint. `data` and `epochs` are not among
 // them (the data may have moved; a run may be extended).
-constexpr const char* kSettings[] = {"label_column", "validation_fraction", "normalize", "layers",
+constexpr const char* kSettings[] = {"task", "dropout", "delimiter", "header", "label_column", "validation_fraction", "normalize", "layers",
                                      "activation",   "output",              "init",      "loss",
                                      "optimizer",    "lr",                  "momentum",  "weight_decay",
                                      "schedule",     "warmup_epochs",       "clip_grad_norm", "batch_size",
@@ -417,7 +613,7 @@ constexpr const char* kSettings[] = {"label_column", "validation_fraction", "nor
 std::string setting_difference(const Config& run, const Config& saved) {
   const io::Metadata a = run.to_metadata(), b = saved.to_metadata();
   for (const char* k : kSettings)
-    if (a.at(k) != b.at(k))
+    if (a.at(k) != b.at(k) && a.at(k) != "auto" && b.at(k) != "auto")  // "auto" is resolved from the data
       return std::string("the checkpoint was trained with ") + k + " " + b.at(k) + ", this run has " + a.at(k);
   return {};
 }
@@ -430,6 +626,31 @@ Evaluation evaluate(nn::Module& model, const Config& c, const data::Dataset& ds,
   model.eval();
   Evaluation ev;
   const int64_t K = c.layers.back(), n = ds.size();
+  if (c.regression()) {
+    // Loss on the standardized target; RMSE, MAE and R² in the target's units.
+    double loss_sum = 0, se = 0, ae = 0, sum_y = 0, sum_y2 = 0;
+    for (int64_t start = 0; start < n; start += batch_size) {
+      const int64_t end = std::min(n, start + batch_size);
+      Tensor x = ds.features.slice(0, start, end), y = ds.labels.slice(0, start, end);
+      Tensor out = model.forward(x);
+      loss_sum += compute_loss(c, out, y).item() * static_cast<double>(end - start);
+      const std::vector<double> pred = predictions(c, out);
+      const std::vector<float> truth = y.to_vector<float>();
+      for (size_t i = 0; i < pred.size(); ++i) {
+        const double e = pred[i] - truth[i];
+        se += e * e, ae += std::fabs(e), sum_y += truth[i], sum_y2 += double(truth[i]) * truth[i];
+      }
+    }
+    model.train(was_training);
+    const double dn = static_cast<double>(n);
+    ev.loss = n ? loss_sum / dn : NAN;
+    ev.accuracy = NAN;
+    ev.rmse = n ? std::sqrt(se / dn) : NAN;
+    ev.mae = n ? ae / dn : NAN;
+    const double ss_tot = sum_y2 - sum_y * sum_y / std::max(dn, 1.0);
+    ev.r2 = n && ss_tot > 0 ? 1 - se / ss_tot : NAN;
+    return ev;
+  }
   NABLA_CHECK_KIND(ds.num_classes <= K, ErrorKind::shape, "evaluate: the data has ", ds.num_classes,
                    " classes, the model ", K);
   if (K <= kMaxConfusionClasses)
@@ -470,6 +691,33 @@ Trainer::Trainer(Config c) : c_(std::move(c)) {
   c_.validate();
   set_threads(c_.threads);
   data_ = load_data(c_);
+  // What the data decides: the task and its default loss, the widths left
+  // at 0, the classes, the target's scale.
+  c_.task = data_.task;
+  if (c_.loss == "auto") c_.loss = c_.regression() ? "mse" : "cross-entropy";
+  if (c_.layers.front() == 0) c_.layers.front() = data_.train.num_features();
+  if (c_.layers.back() == 0) c_.layers.back() = c_.regression() ? 1 : data_.train.num_classes;
+  c_.class_names = data_.class_names;
+  // Small data gets more, smaller steps: Fashion-MNIST's 54 000 rows take 422
+  // steps of 128 an epoch; iris's 135 would take 2.
+  const int64_t rows = data_.train.size();
+  if (c_.batch_size == 0) c_.batch_size = std::clamp<int64_t>(rows / 20, 8, 128);
+  if (c_.epochs == 0) {
+    const int64_t steps = std::max<int64_t>(1, (rows + c_.batch_size - 1) / c_.batch_size);
+    c_.epochs = steps >= 100 ? 10 : std::min<int64_t>(200, (1000 + steps - 1) / steps);
+  }
+  if (c_.regression()) {
+    double sum = 0, sum2 = 0;
+    const std::vector<float> y = data_.train.labels.to_vector<float>();
+    for (float v : y) sum += v, sum2 += double(v) * v;
+    const double n = static_cast<double>(std::max<size_t>(y.size(), 1)), mean = sum / n;
+    const double var = std::max(sum2 / n - mean * mean, 0.0);
+    c_.target_mean = mean;
+    c_.target_std = var > 0 ? std::sqrt(var) : 1;
+  }
+  c_.validate();
+  NABLA_CHECK(c_.patience == 0 || data_.validation.size() > 0,
+              "patience (--patience): early stopping watches the validation loss; give --validation above 0");
   model_ = build_model(c_);
   opt_ = make_optimizer(c_, model_->parameters());
   sched_ = make_schedule(c_, *opt_);
@@ -485,7 +733,27 @@ void Trainer::resume(const std::string& path) {
   check_table(table_of(f), saved, path);
   check_finite(f, path);
   const int64_t done = epochs_done_of(f.metadata, saved, path);
+  NABLA_CHECK_KIND(saved.class_names.empty() || saved.class_names == c_.class_names, ErrorKind::io, path,
+                   ": the checkpoint's ", saved.class_names.size(), " classes are not the data's ",
+                   c_.class_names.size());
   load_parameters(*model_, f, path);
+  // The model learned the target on the checkpoint's scale.
+  c_.target_mean = saved.target_mean;
+  c_.target_std = saved.target_std;
+  history_ = history_of(f.metadata, path);
+  if (history_.size() > static_cast<size_t>(done)) history_.resize(static_cast<size_t>(done));
+  best_epoch_ = parse_int<int64_t>("best_epoch", f.metadata.count("best_epoch") ? f.metadata.at("best_epoch") : "0",
+                                   0, done);
+  if (best_epoch_ > 0) {
+    for (auto& [n, t] : model_->named_parameters()) {
+      NABLA_CHECK_KIND(f.contains("best." + n), ErrorKind::io, path, ": tensor 'best.", n, "' is missing");
+      best_state_.emplace_back(n, f.at("best." + n));
+    }
+    best_loss_ = history_.size() >= static_cast<size_t>(best_epoch_)
+                     ? history_[static_cast<size_t>(best_epoch_ - 1)].validation_loss
+                     : INFINITY;
+  }
+  stopped_early_ = f.metadata.count("stopped_early") && f.metadata.at("stopped_early") == "1";
   io::NamedTensors ost;
   for (const auto& [n, t] : f.tensors)
     if (n.rfind("optim.", 0) == 0) ost.emplace_back(n.substr(6), t);
@@ -507,8 +775,12 @@ void Trainer::save(const std::string& path) const {
   for (auto& [n, t] : opt_->state()) ts.emplace_back("optim." + n, t);
   if (data_.normalizer.fitted())
     for (auto& e : data_.normalizer.state_dict("normalizer.")) ts.push_back(e);
+  for (auto& [n, t] : best_state_) ts.emplace_back("best." + n, t);
   io::Metadata m = c_.to_metadata();
   m["epochs_done"] = std::to_string(epoch_);
+  m["history"] = history_text(history_);
+  if (best_epoch_ > 0) m["best_epoch"] = std::to_string(best_epoch_);
+  if (stopped_early_) m["stopped_early"] = "1";
   io::save_safetensors(path, ts, m);
 }
 
@@ -531,6 +803,8 @@ CheckpointHeader read_checkpoint_header(const std::string& path) {
   for (const auto& t : h.tensors) table.emplace_back(t.name, t.shape);
   check_table(table, out.config, path);
   if (h.metadata.count("epochs_done")) out.epochs_done = epochs_done_of(h.metadata, out.config, path);
+  out.history = history_of(h.metadata, path);
+  out.stopped_early = h.metadata.count("stopped_early") && h.metadata.at("stopped_early") == "1";
   return out;
 }
 
@@ -553,7 +827,7 @@ std::vector<EpochMetrics> Trainer::fit(const std::string& out, const Callbacks& 
     return "; nothing was saved to " + out;
   };
   model_->train();
-  for (; epoch_ < c_.epochs; ++epoch_) {
+  for (; epoch_ < c_.epochs && !stopped_early_; ++epoch_) {
     loader.set_epoch(epoch_);
     auto t0 = clock::now();
     double loss_sum = 0;
@@ -567,9 +841,10 @@ std::vector<EpochMetrics> Trainer::fit(const std::string& out, const Callbacks& 
         loader.next(step.emplace_back());
       b = step.back();
       opt_->zero_grad();
+      // Dropout draws from its layers' generators: one thread only.
       const detail::StepGradients g = detail::sharded_backward(
           comm_, step, [&](const Tensor& x, const Tensor& y) { return compute_loss(c_, model_->forward(x), y); },
-          opt_->params());
+          opt_->params(), c_.dropout > 0);
       const double lv = g.loss;
       const int64_t bs = g.rows;
       NABLA_CHECK(std::isfinite(lv), "training diverged: the loss is ", lv, " at epoch ", epoch_ + 1, ", batch ",
@@ -607,15 +882,33 @@ std::vector<EpochMetrics> Trainer::fit(const std::string& out, const Callbacks& 
       Evaluation ev = evaluate(*model_, c_, data_.validation);
       m.validation_loss = ev.loss;
       m.validation_accuracy = ev.accuracy;
+      m.validation_rmse = ev.rmse, m.validation_mae = ev.mae, m.validation_r2 = ev.r2;
       NABLA_CHECK(std::isfinite(ev.loss), "training diverged: the validation loss is ", ev.loss, " after epoch ",
                   epoch_ + 1, kept(),
                   " (try a smaller learning rate)");
     } else {
       m.validation_loss = m.validation_accuracy = NAN;
     }
-    m.test_accuracy = data_.test.size() > 0 ? evaluate(*model_, c_, data_.test).accuracy : NAN;
+    m.test_accuracy = NAN;
+    if (data_.test.size() > 0) {
+      Evaluation te = evaluate(*model_, c_, data_.test);
+      m.test_accuracy = te.accuracy, m.test_loss = te.loss;
+      m.test_rmse = te.rmse, m.test_mae = te.mae, m.test_r2 = te.r2;
+    }
     if (sched_) sched_->step();
     if (comm_) comm_->check_replicas(model_->parameters(), "after epoch " + std::to_string(epoch_ + 1));
+    history_.push_back(m);
+    // Early stopping: keep the best epoch's model; stop after `patience` epochs without a better one.
+    if (c_.patience > 0) {
+      if (m.validation_loss < best_loss_) {
+        best_loss_ = m.validation_loss;
+        best_epoch_ = m.epoch;
+        best_state_.clear();
+        for (auto& [n, t] : model_->named_parameters()) best_state_.emplace_back(n, t.detach().clone());
+      } else if (m.epoch - best_epoch_ >= c_.patience) {
+        stopped_early_ = true;
+      }
+    }
     int64_t finished = epoch_ + 1;
     std::swap(epoch_, finished);
     if (!out.empty() && (!comm_ || comm_->is_root())) save(out);  // one writer
@@ -639,7 +932,12 @@ SavedModel load_model(const std::string& path) {
   check_finite(f, path);
   if (f.metadata.count("epochs_done")) s.epochs = epochs_done_of(f.metadata, s.config, path);
   s.model = build_model(s.config);
-  load_parameters(*s.model, f, path);
+  // Early stopping keeps the best epoch's model beside the last one's: that is the model.
+  if (f.metadata.count("best_epoch") && f.contains("best." + s.model->named_parameters().front().first))
+    detail::load_named_parameters(*s.model, f, path, "best.");
+  else
+    load_parameters(*s.model, f, path);
+  s.history = history_of(f.metadata, path);
   s.normalizer = load_normalizer(f, s.config, path);
   s.model->eval();
   return s;

@@ -37,3 +37,23 @@ run("configure" ${CMAKE_COMMAND} -S "${SOURCE_DIR}" -B "${WORK_DIR}/build"
 run("build" ${CMAKE_COMMAND} --build "${WORK_DIR}/build")
 run("run consumer" "${WORK_DIR}/build/consumer")
 run("run installed nabla --help" "${prefix}/bin/nabla" --help)
+
+# The README's C++ blocks (README, PYTHON set): each compiled against the
+# installed package with no C++ standard asked for (nabla::nabla must bring
+# C++20 itself) and run, so the README cannot drift from the library.
+if(README AND PYTHON)
+  run("extract the README's C++ blocks" "${PYTHON}" "${SOURCE_DIR}/readme_blocks.py" "${README}"
+      "${WORK_DIR}/readme")
+  run("configure the README's programs" ${CMAKE_COMMAND} -S "${WORK_DIR}/readme" -B "${WORK_DIR}/readme/build"
+      "-DCMAKE_PREFIX_PATH=${prefix}" "-DCMAKE_BUILD_TYPE=${CONFIG}"
+      "-DCMAKE_CXX_COMPILER=${CXX_COMPILER}" "-DCMAKE_CXX_FLAGS=${CXX_FLAGS}"
+      "-DCMAKE_EXE_LINKER_FLAGS=${LINKER_FLAGS}")
+  run("build the README's programs" ${CMAKE_COMMAND} --build "${WORK_DIR}/readme/build")
+  file(STRINGS "${WORK_DIR}/readme/programs.txt" programs)
+  foreach(p IN LISTS programs)
+    string(REPLACE " " ";" p "${p}")
+    list(GET p 0 name)
+    list(GET p 1 line)
+    run("the README's C++ block at line ${line}" "${WORK_DIR}/readme/build/${name}")
+  endforeach()
+endif()

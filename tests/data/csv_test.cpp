@@ -128,14 +128,85 @@ TEST(CsvReader, HeaderWithoutRows) {
   EXPECT_EQ(error_of([&] { read_csv(f.path); }), f.path + ": no data rows after the header on line 2");
 }
 
-TEST(CsvReader, LabelsMustBeClassIndices) {
+TEST(CsvReader, DeclaredClassesTakeLabelsAsIndices) {
+  CsvOptions o;
+  o.num_classes = 3;
   CsvFile f("a,label\n1,1.5\n");
-  EXPECT_EQ(error_of([&] { read_csv(f.path); }),
+  EXPECT_EQ(error_of([&] { read_csv(f.path, o); }),
             f.path + ":2:3: label \"1.5\" in column \"label\" is not a class index (an integer in [0, 2^24))");
   CsvFile g("a,label\n1,-1\n");
-  EXPECT_NE(error_of([&] { read_csv(g.path); }).find(":2:3: label \"-1\""), std::string::npos);
+  EXPECT_NE(error_of([&] { read_csv(g.path, o); }).find(":2:3: label \"-1\""), std::string::npos);
   CsvFile h("a,label\n1,x\n");
-  EXPECT_EQ(error_of([&] { read_csv(h.path); }), h.path + ":2:3: non-numeric cell \"x\" in column \"label\"");
+  EXPECT_NE(error_of([&] { read_csv(h.path, o); }).find(":2:3: label \"x\" in column \"label\" is not a class index"),
+            std::string::npos);
+}
+
+TEST(CsvReader, LabelsOneToKAreKClasses) {
+  CsvFile f("a,label\n1,3\n2,1\n3,2.0\n4,1\n");
+  Dataset ds = read_csv(f.path);
+  EXPECT_EQ(ds.num_classes, 3);
+  EXPECT_EQ(ds.labels.to_vector<float>(), (std::vector<float>{2, 0, 1, 0}));
+  EXPECT_EQ(ds.class_names, (std::vector<std::string>{"1", "2", "3"}));
+}
+
+TEST(CsvReader, StringLabelsSortedNumbersFirst) {
+  CsvFile f("x,species\n1,virginica\n2,setosa\n3,\"versicolor\"\n4,setosa\n5,10\n6,9\n");
+  CsvOptions o;
+  o.label_column = "species";
+  Dataset ds = read_csv(f.path, o);
+  EXPECT_EQ(ds.class_names, (std::vector<std::string>{"9", "10", "setosa", "versicolor", "virginica"}));
+  EXPECT_EQ(ds.labels.to_vector<float>(), (std::vector<float>{4, 2, 3, 2, 1, 0}));
+  // Read again against the classes of a model: the same indices; a new label is an error.
+  o.class_names = ds.class_names;
+  EXPECT_EQ(read_csv(f.path, o).labels.to_vector<float>(), ds.labels.to_vector<float>());
+  o.class_names = {"setosa", "versicolor", "virginica"};
+  EXPECT_EQ(error_of([&] { read_csv(f.path, o); }),
+            f.path + ":6:3: label \"10\" in column \"species\" is not one of the model's 3 classes "
+                     "(setosa, versicolor, virginica)");
+}
+
+TEST(CsvReader, AutomaticTask) {
+  CsvOptions o;
+  o.automatic_task = true;
+  CsvFile reg("a,label\n1,0.5\n2,3\n");
+  Dataset r = read_csv(reg.path, o);
+  EXPECT_EQ(r.num_classes, 0);
+  EXPECT_EQ(r.labels.to_vector<float>(), (std::vector<float>{0.5f, 3}));
+  CsvFile cls("a,label\n1,7\n2,3\n");
+  EXPECT_EQ(read_csv(cls.path, o).num_classes, 2);
+  CsvFile text("a,label\n1,0.5\n2,x\n");
+  EXPECT_EQ(read_csv(text.path, o).num_classes, 2);
+  o.automatic_task = false;
+  o.classification = false;
+  EXPECT_EQ(error_of([&] { read_csv(text.path, o); }),
+            text.path + ":3:3: target \"x\" in column \"label\" is not a finite float32 number (a regression target)");
+}
+
+TEST(CsvReader, NoHeaderLabelByNumber) {
+  CsvFile f("1;2;0\n3;4;1\n");
+  CsvOptions o;
+  o.header = false;
+  o.delimiter = ';';
+  EXPECT_EQ(error_of([&] { read_csv(f.path, o); }),
+            f.path + ": no label column \"label\" in a file without a header (3 columns); name the label column by "
+                     "its number, 1 to 3");
+  o.label_column = "3";
+  Dataset ds = read_csv(f.path, o);
+  EXPECT_EQ(ds.features.to_vector<float>(), (std::vector<float>{1, 2, 3, 4}));
+  EXPECT_EQ(ds.labels.to_vector<float>(), (std::vector<float>{0, 1}));
+  EXPECT_EQ(ds.feature_names, (std::vector<std::string>{"1", "2"}));
+  o.label_column = "1";  // by number with a header too
+  EXPECT_EQ(read_csv(f.path, o).features.to_vector<float>(), (std::vector<float>{2, 0, 4, 1}));
+}
+
+TEST(CsvReader, FeaturesAloneWhenTheLabelIsOptional) {
+  CsvFile f("a,b\n1,2\n3,4\n");
+  CsvOptions o;
+  o.label_optional = true;
+  Dataset ds = read_csv(f.path, o);
+  EXPECT_EQ(ds.features.shape(), Shape({2, 2}));
+  EXPECT_FALSE(ds.labels.defined());
+  EXPECT_NE(error_of([&] { read_csv(f.path); }).find("no label column \"label\""), std::string::npos);
 }
 
 TEST(CsvReader, HeaderProblems) {

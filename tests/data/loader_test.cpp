@@ -229,5 +229,62 @@ TEST(DataLoaderTest, HugeBatchSizeIsOneBatchOfEverything) {
   EXPECT_EQ(odd.num_batches(), 4);
 }
 
+// A user type implementing the Dataset interface: row i is [i, -i] with target 2i.
+struct Doubles : Dataset {
+  int64_t n;
+  int64_t wrong_row = -1;  // this row has three features
+  explicit Doubles(int64_t rows) : n(rows) {}
+  int64_t size() const override { return n; }
+  Example get(int64_t i) const override {
+    if (i == wrong_row) return {tensor(std::vector<float>{1, 2, 3}, {3}), full({}, 0)};
+    return {tensor(std::vector<float>{float(i), float(-i)}, {2}), full({}, 2.0 * double(i))};
+  }
+};
+
+TEST(DataLoaderTest, UserDatasetThroughGet) {
+  Doubles d(10);
+  DataLoader loader(d, {.batch_size = 4, .shuffle = true, .seed = 3});
+  EXPECT_EQ(loader.num_batches(), 3);
+  EXPECT_EQ(loader.num_samples(), 10);
+  std::vector<int64_t> seen;
+  Batch b;
+  while (loader.next(b)) {
+    ASSERT_EQ(b.features.dim(), 2);
+    EXPECT_EQ(b.features.size(1), 2);
+    ASSERT_EQ(b.labels.shape(), Shape({b.features.size(0)}));
+    for (int64_t r = 0; r < b.features.size(0); ++r) {
+      const double id = b.features.at({r, 0});
+      EXPECT_EQ(b.features.at({r, 1}), -id);
+      EXPECT_EQ(b.labels.at({r}), 2 * id);
+      seen.push_back(static_cast<int64_t>(id));
+    }
+  }
+  // A shuffled epoch visits every row once, in the order a tensor dataset of the same size gets.
+  std::vector<int64_t> sorted = seen;
+  std::sort(sorted.begin(), sorted.end());
+  EXPECT_EQ(sorted, (std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}));
+  Dataset tensors = numbered(10);
+  DataLoader same(tensors, {.batch_size = 4, .shuffle = true, .seed = 3});
+  std::vector<int64_t> expected;
+  for (auto& batch : one_epoch(same)) expected.insert(expected.end(), batch.begin(), batch.end());
+  EXPECT_NE(seen, sorted);
+  EXPECT_EQ(seen, expected);
+
+  d.wrong_row = 5;
+  DataLoader bad(d, {.batch_size = 10, .shuffle = false});
+  EXPECT_EQ(error_of([&] { bad.batch(0); }, ErrorKind::shape),
+            "DataLoader: example 5 has 3 features, the batch's first has 2");
+}
+
+TEST(DataLoaderTest, PlainDatasetGet) {
+  Dataset ds = numbered(3);
+  Example e = ds.get(2);
+  EXPECT_EQ(e.features.to_vector<float>(), (std::vector<float>{2, 2.5, 2.25}));
+  EXPECT_EQ(e.label.item(), 2);
+  EXPECT_EQ(error_of([&] { ds.get(3); }, ErrorKind::index), "Dataset::get: index 3 is outside [0, 3)");
+  EXPECT_EQ(error_of([&] { DataLoader(Dataset{}, {}); }, ErrorKind::value),
+            "DataLoader: the dataset has no features or labels");
+}
+
 }  // namespace
 }  // namespace nabla::data

@@ -206,8 +206,9 @@ TEST_F(MpirunFixture, TwoRanksTrainAsOneProcessOnACsv) {
   train("one", 1, csv_args());
   const std::string out = train("two", 2, csv_args());
   expect_same_run(dir / "one", dir / "two", "mpirun -np 2");
-  // rank 0 alone speaks: two header lines, one per epoch, "saved", and the allreduce's figures
-  EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 7) << out;
+  // rank 0 alone speaks: three header lines (data, task, model), one per epoch, the
+  // validation accuracy, "saved", and the allreduce's figures
+  EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 9) << out;
   EXPECT_NE(out.find("allreduce over 2 ranks: 27 steps, 0.001 MB a step"), std::string::npos) << out;  // 9 a epoch
   // and the odd batch sizes: 3 ranks of a batch of 32 take 10, 11, 11 rows; --accumulate too
   train("three", 3, csv_args(3, "--batch-size 16 --accumulate 2"));

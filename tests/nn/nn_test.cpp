@@ -1,6 +1,8 @@
 // Modules: parameters, initializers, layers, losses, train/eval modes.
 #include <gtest/gtest.h>
 
+#include <sstream>
+
 #include <cmath>
 
 #include "nabla/nabla.hpp"
@@ -65,6 +67,13 @@ TEST(NnSequential, MlpStructureSummaryAndNames) {
   EXPECT_EQ(names.back().first, "4.bias");
   std::string s = net->summary(784);
   EXPECT_NE(s.find("total parameters: 235146"), std::string::npos) << s;
+  // Aligned: every row as long as the header, the counts right-aligned under "parameters".
+  std::istringstream lines(s);
+  std::string header, line;
+  std::getline(lines, header);
+  while (std::getline(lines, line) && !line.starts_with("total"))
+    EXPECT_EQ(line.size(), header.size()) << "\n" << s;
+  EXPECT_NE(s.find("Linear(in_features=784, out_features=256, bias=true)  [N, 256]"), std::string::npos) << s;
   EXPECT_THROW(net->summary(100), Error);
   EXPECT_THROW(nn::mlp({4, 2}, "swish", "none", g), Error);
 }

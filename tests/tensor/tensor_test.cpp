@@ -34,6 +34,22 @@ std::string str(const Tensor& t) {
 
 // ---- factories ------------------------------------------------------------------
 
+TEST(TensorIndexing, SubscriptIsSelectOfTheFirstDimension) {
+  Tensor m = arange(0, 6, 1, kFloat64).reshape({2, 3});
+  EXPECT_EQ(m[1].shape(), Shape({3}));
+  EXPECT_EQ(vals(m[1]), (std::vector<double>{3, 4, 5}));
+  EXPECT_EQ(m[1][2].dim(), 0);
+  EXPECT_EQ(m[1][2].item(), 5);
+  EXPECT_EQ(vals(m[-1]), (std::vector<double>{3, 4, 5}));  // from the end, as libtorch
+  // A view: writing through it changes m, and the gradient flows back to m.
+  m[0].fill_(7);
+  EXPECT_EQ(m.at({0, 2}), 7);
+  Tensor w = ones({2, 2}, kFloat64).requires_grad_();
+  sum(w[1] * 3.0).backward();
+  EXPECT_EQ(vals(w.grad()), (std::vector<double>{0, 0, 3, 3}));
+  EXPECT_NE(error_of([&] { (void)m[2]; }).find("2"), std::string::npos);
+}
+
 TEST(TensorFactories, ZerosOnesFull) {
   Tensor z = zeros({2, 3});
   EXPECT_EQ(z.shape(), (Shape{2, 3}));

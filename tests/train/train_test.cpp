@@ -289,7 +289,19 @@ TEST(TrainConfig, ValidateNamesTheImpossibleSetting) {
   EXPECT_EQ(bad([](auto& c) { c.warmup_epochs = -1; }), "warm-up epochs (--warmup) must be >= 0, got -1");
   EXPECT_EQ(bad([](auto& c) { c.threads = 100000; }).rfind("threads (--threads): 100000 is not a thread count", 0), 0u);
   EXPECT_EQ(bad([](auto& c) { c.lr = INFINITY; }), "learning rate (--lr) must be a finite number > 0, got inf");
-  EXPECT_EQ(bad([](auto& c) { c.loss = "hinge"; }), "loss: unknown choice 'hinge' (choose cross-entropy, mse, nll)");
+  EXPECT_EQ(bad([](auto& c) { c.loss = "hinge"; }),
+            "loss: unknown choice 'hinge' (choose auto, cross-entropy, mse, nll, l1, huber)");
+  EXPECT_EQ(bad([](auto& c) { c.optimizer = "adamm"; }),
+            "optimizer: unknown choice 'adamm' (choose sgd, momentum, nesterov, adam, adamw); did you mean adam?");
+  // Foot-guns: log-probabilities expected but logits given, and a double softmax.
+  EXPECT_EQ(bad([](auto& c) { c.loss = "nll"; }),
+            "loss: nll takes log-probabilities, but --output none gives logits; add --output log_softmax, or use "
+            "--loss cross-entropy (which takes logits)");
+  EXPECT_NE(bad([](auto& c) { c.loss = "cross-entropy", c.output = "softmax"; }).find("would apply it twice"),
+            std::string::npos);
+  EXPECT_EQ(bad([](auto& c) { c.task = "regression", c.loss = "nll"; }).rfind("loss: nll is a classification loss", 0),
+            0u);
+  EXPECT_EQ(bad([](auto& c) { c.dropout = 1; }), "dropout (--dropout) must be in [0, 1), got 1");
   EXPECT_EQ(bad([](auto& c) { c.layers = {784, int64_t{1} << 62, 10}; }),
             "mlp: size 784 x 4611686018427387904 overflows 64 bits");
 }
