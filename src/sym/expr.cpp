@@ -78,13 +78,21 @@ Dim Dim::operator-(const Dim& o) const {
 }
 
 Dim Dim::operator*(const Dim& o) const {
+  auto times = [&](int64_t a, int64_t b) {
+    int64_t p;
+    NABLA_CHECK(!__builtin_mul_overflow(a, b, &p), "dimension (", str(), ")*(", o.str(), ") overflows");
+    return p;
+  };
+  auto plus = [&](int64_t& acc, int64_t v) {
+    NABLA_CHECK(!__builtin_add_overflow(acc, v, &acc), "dimension (", str(), ")*(", o.str(), ") overflows");
+  };
   std::map<std::string, int64_t> m;
-  for (auto& [s, k] : terms_) m[s] += k * o.c_;
-  for (auto& [s, k] : o.terms_) m[s] += k * c_;
+  for (auto& [s, k] : terms_) plus(m[s], times(k, o.c_));
+  for (auto& [s, k] : o.terms_) plus(m[s], times(k, c_));
   for (auto& [s, k] : terms_)
-    for (auto& [t, q] : o.terms_) m[monomial_product(s, t)] += k * q;
+    for (auto& [t, q] : o.terms_) plus(m[monomial_product(s, t)], times(k, q));
   Dim r;
-  r.c_ = c_ * o.c_;
+  r.c_ = times(c_, o.c_);
   for (auto& [s, k] : m)
     if (k != 0) r.terms_.push_back({s, k});
   return r;

@@ -148,3 +148,12 @@ TEST(SymTensorIndex, DeterminantOfAPower) {
   expect_derivative({"det(X*X*X)", "X:matrix(n,n)", "X", "3*det(X)^3*inv(X)'"});
   expect_derivative({"logdet(A*X)", "X:matrix(n,n) A:matrix(n,n)", "X", "inv(X)'"});
 }
+
+// Absurd sizes are errors, never an overflow: kron of two 10⁹ × 10⁹ matrices.
+TEST(SymTensorValue, AbsurdSizesAreErrors) {
+  using namespace nabla::sym;
+  Declarations d = parse_declarations("A:matrix(1000000000,1000000000) B:matrix(1000000000,1000000000)");
+  EXPECT_THROW(parse("kron(kron(A, B), A)", d), nabla::Error);
+  Declarations s = parse_declarations("A:matrix(3,3)");
+  EXPECT_THROW(evaluate(parse("commutation(100000,100000)", s), random_values(s, 1)), nabla::Error);
+}
