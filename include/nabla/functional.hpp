@@ -1,7 +1,7 @@
 // nabla/functional.hpp — function transforms: jvp, vjp, jacobian, hessian, hvp,
 // jacobian_diagonal (as JAX's jvp/vjp/jacfwd/jacrev/hessian and torch.func).
 //
-// Conventions (seed 002): for f: Rⁿ → Rᵐ the Jacobian in numerator layout is the
+// Conventions: for f: Rⁿ → Rᵐ the Jacobian in numerator layout is the
 // m×n matrix whose row i is ∇fᵢᵀ (∂y/∂x); denominator layout is its transpose
 // (n×m). Inputs and outputs of any rank are flattened in row-major order, so a
 // Jacobian is always a matrix; for several inputs there is one block per input.

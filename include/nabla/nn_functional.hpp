@@ -9,7 +9,7 @@ namespace nabla {
 
 enum class Reduction { none, mean, sum };
 
-// Mean squared error (seed 002 §6): mean((input − target)²), or the sum.
+// Mean squared error: mean((input − target)²), or the sum.
 Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction r = Reduction::mean);
 // Cross-entropy of logits [B, C] against class indices [B] (any dtype holding
 // integers); fused and stable: logsumexp(z) − z[t]; gradient softmax(z) − onehot(t).

@@ -1,7 +1,7 @@
 // nabla/ops.hpp — every differentiable operation.
 //
 // Conventions: row-major; shape[0] is rows. Binary element-wise ops broadcast
-// as NumPy does (the notes' scalar expansion, x + z with a scalar z, is the
+// as NumPy does (scalar expansion, x + z with a scalar z, is the
 // rank-0 case). Both operands must have the same dtype; a C++ double operand
 // takes the tensor's dtype. Comparisons return 0/1 in the operands' dtype and
 // carry no gradient.
@@ -75,8 +75,8 @@ Tensor mean(const Tensor& x);
 Tensor mean(const Tensor& x, const Dims& dims, bool keepdim = false);
 Tensor prod(const Tensor& x);
 Tensor prod(const Tensor& x, int64_t dim, bool keepdim = false);
-// max/min: the gradient goes to the first extremal element (as in the notes'
-// choice of one subgradient); argmax/argmin return its index (as float values).
+// max/min: the gradient goes to the first extremal element (one
+// subgradient, chosen); argmax/argmin return its index (as float values).
 Tensor max(const Tensor& x);
 Tensor max(const Tensor& x, int64_t dim, bool keepdim = false);
 Tensor min(const Tensor& x);

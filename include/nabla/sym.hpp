@@ -231,7 +231,7 @@ enum class DerivKind { gradient, jacobian, hessian };
 
 struct Step {
   std::string rule;   // e.g. "product", "chain: elementwise", "trace"
-  std::string text;   // "∂f/∂u = …" in the notes' style
+  std::string text;   // "∂f/∂u = …", as a derivation by hand writes it
 };
 
 struct Derivative {
@@ -305,7 +305,7 @@ Expr jacobian(const Expr& f, const Expr& x);
 // df/dx by a scalar x, shaped like f: -inv(A + x*B)*B*inv(A + x*B) for inv(A + x*B).
 Expr derivative_by_scalar(const Expr& f, const Expr& x);
 
-// The derivation, as the notes write it (intermediate variables, rule per step).
+// The derivation, as one writes it by hand (intermediate variables, rule per step).
 // With the declarations, the result is in its named form (name_repeated).
 std::string format_steps(const Derivative& d, const std::string& fname = "f", const Declarations* decls = nullptr);
 

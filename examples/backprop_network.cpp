@@ -1,10 +1,10 @@
-// The network of seed 004, trained with its closed-form backprop written out by
+// An N-layer network Y_i = f_i(A_i Y_{i−1} + B_i), trained with its closed-form backprop written out by
 // hand and checked against autodiff at every step.
 //
 //   X_i = A_i Y_{i−1} + B_i,   Y_i = f_i(X_i),   f_i = tanh (hidden), f_n = softmax
 //   L   = (1/N) Σ_samples (Y_n − Y)ᵀ(Y_n − Y)      (MSE against one-hot targets Y)
 //
-// With samples as the columns of Y_0 (N columns), the notes' recursion reads
+// With samples as the columns of Y_0 (N columns), the backprop recursion reads
 //   K_n = ∂f_n/∂X_n · 2(Y_n − Y)/N          (softmax: per column s ⊙ (e − sᵀe), e = 2(Y_n − Y)/N)
 //   K_i = (A_{i+1}ᵀ K_{i+1}) ⊙ f_i'(X_i)    (tanh: f' = 1/cosh² = 1 − Y_i²)
 //   ∂L/∂A_i = K_i Y_{i−1}ᵀ,   ∂L/∂B_i = K_i summed over the samples
@@ -13,7 +13,7 @@
 // step with the hand-computed gradients. `nabla train --activation tanh
 // --output softmax --loss mse --optimizer sgd` trains the same model.
 //
-// Usage: seed004_network [steps] [batch] [data-dir]; exits 1 if the two ever
+// Usage: backprop_network [steps] [batch] [data-dir]; exits 1 if the two ever
 // disagree by more than 1e-5 (float32) in relative terms.
 #include <cmath>
 #include <cstdio>
@@ -90,7 +90,7 @@ int main(int argc, char** argv) {
     std::printf("worst relative difference over %d steps: %.2e\n", steps, worst);
     return worst < 1e-5 ? 0 : 1;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "seed004_network: %s\n", e.what());
+    std::fprintf(stderr, "backprop_network: %s\n", e.what());
     return 2;
   }
 }
