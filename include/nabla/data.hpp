@@ -153,7 +153,8 @@ struct CsvOptions {
   int64_t num_classes = 0;
   bool header = true;
   // Chooses classification or regression from the labels: regression when
-  // every label is a number and one of them is not an integer.
+  // every label is a number, and one of them is not an integer or there are
+  // more distinct integers than half the rows (and more than 20).
   bool automatic_task = false;
   // Classification against known classes (a trained model's): every label
   // must be one of these texts, and class k is class_names[k].

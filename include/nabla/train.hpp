@@ -34,7 +34,7 @@ struct Config {
   std::string delimiter = ",";             // of CSV files: one character
   bool header = true;                      // CSV files start with a row of column names
   // "classification", "regression", or "auto" (a Trainer resolves it from
-  // the labels: regression when they are numbers, not all integers).
+  // the labels, as data::CsvOptions::automatic_task says).
   std::string task = "auto";
   // Filled in by a Trainer from the data: the classes' labels (class k is
   // class_names[k]; empty for IDX data, whose labels are the indices), and

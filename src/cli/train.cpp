@@ -371,7 +371,8 @@ void run_train(TrainArgs& a) {
       static_cast<long long>(d.test.size()), static_cast<long long>(d.train.num_features()), targets.c_str());
   if (asked_task == "auto" && a.resume.empty() && !(c.data == "fashion-mnist" || std::filesystem::is_directory(c.data)))
     if (!a.quiet) std::printf("task: %s (from the labels of '%s': %s; --task to choose)\n", c.task.c_str(), printable(c.label_column).c_str(),
-        c.regression() ? "numbers, not all integers" : "each distinct label a class");
+        c.regression() ? "numbers, not all integers or most of them distinct"
+                                      : "each distinct label a class");
   if (!a.quiet) std::printf("model: %s %s, %lld parameters; %s loss, %s, lr %g, batch %lld, %lld epochs, seed %llu%s\n",
       join_widths(c.layers).c_str(), c.activation.c_str(), static_cast<long long>(t.model().num_parameters()),
       c.loss.c_str(), c.optimizer.c_str(), c.lr, static_cast<long long>(c.batch_size),
@@ -405,10 +406,13 @@ void run_train(TrainArgs& a) {
     throw;
   }
   if (!t.history().empty()) {
-    const auto& last = t.history().back();
+    // The figures of the model the checkpoint keeps: the best epoch's under early stopping.
+    const auto& last = t.best_epoch() > 0 ? t.history()[static_cast<size_t>(t.best_epoch() - 1)] : t.history().back();
     if (t.stopped_early())
       std::printf("stopped early after epoch %lld: no better validation loss since epoch %lld, whose model is kept\n",
-                  static_cast<long long>(last.epoch), static_cast<long long>(t.best_epoch()));
+                  static_cast<long long>(t.history().back().epoch), static_cast<long long>(t.best_epoch()));
+    else if (t.best_epoch() > 0)
+      std::printf("best validation loss at epoch %lld, whose model is kept\n", static_cast<long long>(t.best_epoch()));
     if (!std::isnan(last.test_accuracy)) std::printf("test accuracy: %.2f%%\n", 100 * last.test_accuracy);
     if (!std::isnan(last.test_rmse))
       std::printf("test RMSE %.4g, MAE %.4g, R² %.4f\n", last.test_rmse, last.test_mae, last.test_r2);

@@ -242,7 +242,18 @@ Dataset read_csv(const std::string& path, const CsvOptions& options) {
     all_integer = all_integer && numeric[i] && values[i] == std::floor(values[i]);
   }
   const std::string& label_name = names[label_col];
-  const bool classify = options.automatic_task ? !(all_numeric && !all_integer) : options.classification;
+  // Automatic: numbers that are not all integers are a quantity; so are
+  // integers with more distinct values than half the rows (and over 20):
+  // a count or a score, not classes.
+  bool many_integers = false;
+  if (options.automatic_task && all_numeric && all_integer) {
+    std::vector<double> distinct = values;
+    std::sort(distinct.begin(), distinct.end());
+    const auto k = static_cast<size_t>(std::unique(distinct.begin(), distinct.end()) - distinct.begin());
+    many_integers = k > 20 && 2 * k > values.size();
+  }
+  const bool classify = options.automatic_task ? !(all_numeric && (!all_integer || many_integers))
+                                               : options.classification;
   std::vector<float> labels(label_cells.size());
   if (!classify) {
     for (size_t i = 0; i < label_cells.size(); ++i) {

@@ -174,6 +174,11 @@ TEST(CsvReader, AutomaticTask) {
   EXPECT_EQ(r.labels.to_vector<float>(), (std::vector<float>{0.5f, 3}));
   CsvFile cls("a,label\n1,7\n2,3\n");
   EXPECT_EQ(read_csv(cls.path, o).num_classes, 2);
+  // Integers, most of them distinct (diabetes's progression scores): a quantity.
+  std::string scores = "a,label\n";
+  for (int i = 0; i < 30; ++i) scores += std::to_string(i) + "," + std::to_string(25 + (i * 7) % 29) + "\n";
+  CsvFile many(scores);
+  EXPECT_EQ(read_csv(many.path, o).num_classes, 0);
   CsvFile text("a,label\n1,0.5\n2,x\n");
   EXPECT_EQ(read_csv(text.path, o).num_classes, 2);
   o.automatic_task = false;
