@@ -294,7 +294,7 @@ TEST_F(MpirunFixture, ReplicasThatDriftApartAreAnError) {
 }
 
 TEST_F(MpirunFixture, AKilledRankEndsTheJobAndTheCheckpointSurvives) {
-  write_csv("d.csv", 6000);
+  write_csv("d.csv", 2000);
   const pid_t job = start(mpirun(2) + " " + nabla +
                               " train --data d.csv --layers 4,64,64,3 --batch-size 8 --epochs 1000 --out m.safetensors",
                           120);
@@ -319,7 +319,7 @@ TEST_F(MpirunFixture, AKilledRankEndsTheJobAndTheCheckpointSurvives) {
 TEST_F(MpirunFixture, ARankThatStopsAnsweringEndsTheJob) {
   // SIGSTOP: the rank is alive but silent, so no launcher notices; rank 0's
   // collective gives up after NABLA_MPI_TIMEOUT seconds and ends the job.
-  write_csv("d.csv", 6000);
+  write_csv("d.csv", 2000);
   env += "NABLA_MPI_TIMEOUT=2 ";
   const pid_t job = start(mpirun(2) + " " + nabla +
                               " train --data d.csv --layers 4,64,64,3 --batch-size 8 --epochs 1000 --out m.safetensors",
