@@ -236,6 +236,23 @@ uint64_t Communicator::broadcast(uint64_t value) {
   return value;
 }
 
+std::string Communicator::broadcast(const std::string& text) {
+  if (size_ == 1) return text;
+  std::string out = text;
+  out.resize(static_cast<size_t>(broadcast(static_cast<uint64_t>(text.size()))));
+#if NABLA_HAVE_MPI
+  std::vector<MPI_Request> reqs;
+  const auto bytes = static_cast<int64_t>(out.size());
+  for (int64_t off = 0; off < bytes; off += kChunk) {
+    reqs.emplace_back();
+    MPI_Ibcast(out.data() + off, static_cast<int>(std::min(bytes - off, kChunk)), MPI_CHAR, 0, MPI_COMM_WORLD,
+               &reqs.back());
+  }
+  wait_all(reqs, options_.timeout_seconds, "broadcast");
+#endif
+  return out;
+}
+
 double Communicator::allreduce_sum(double value) {
   if (size_ == 1) return value;
 #if NABLA_HAVE_MPI
