@@ -52,8 +52,10 @@ std::vector<Bucket> make_buckets(const std::vector<Tensor>& params, int64_t limi
   for (size_t i = 0; i < params.size(); ++i) {
     const DType dt = params[i].dtype();
     const int64_t bytes = params[i].numel() * static_cast<int64_t>(itemsize(dt));
-    if (out.empty() || out.back().dtype != dt || (out.back().bytes + bytes > limit && !out.back().slots.empty()))
+    if (out.empty() || out.back().dtype != dt || (out.back().bytes + bytes > limit && !out.back().slots.empty())) {
+      offset = (offset + 63) / 64 * 64;  // each bucket on its own cache line: a double after 7 floats is aligned
       out.push_back({dt, offset, 0, {}});
+    }
     out.back().slots.push_back({i, offset, bytes});
     out.back().bytes += bytes;
     offset += bytes;
@@ -321,7 +323,9 @@ double Communicator::allreduce_gradients(const std::vector<Tensor>& params, doub
       g.mark_written();
     }
   stats_.allreduces += 1;
-  stats_.bytes += total + static_cast<int64_t>(sizeof(double));
+  int64_t moved = static_cast<int64_t>(sizeof(double));  // the loss
+  for (const Bucket& b : buckets) moved += b.bytes;      // not the padding between buckets
+  stats_.bytes += moved;
   stats_.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return l;
 }
