@@ -39,7 +39,7 @@ namespace nabla::sym {
 
 // ---- dimensions and shapes ---------------------------------------------------
 
-// A dimension: an integer, a symbol, or a sum of them (3, n, n + m).
+// A dimension: an integer polynomial in symbols (3, n, n + m, m*n).
 class Dim {
  public:
   Dim() = default;
@@ -52,6 +52,7 @@ class Dim {
   std::string as_symbol() const;
   Dim operator+(const Dim& o) const;
   Dim operator-(const Dim& o) const;
+  Dim operator*(const Dim& o) const;  // the length of vec(X) for X m×n: m*n
   bool operator==(const Dim& o) const noexcept { return c_ == o.c_ && terms_ == o.terms_; }
   bool operator!=(const Dim& o) const noexcept { return !(*this == o); }
   int compare(const Dim& o) const;
@@ -63,7 +64,9 @@ class Dim {
 
  private:
   int64_t c_ = 0;
-  std::vector<std::pair<std::string, int64_t>> terms_;  // sorted by name, nonzero coefficients
+  // Monomials ("n", "m*n": symbols sorted, joined by '*') with nonzero
+  // coefficients, sorted by monomial.
+  std::vector<std::pair<std::string, int64_t>> terms_;
 };
 
 struct Shape {
@@ -95,8 +98,10 @@ enum class Op : uint8_t {
   transpose,  // args[0]'
   func,       // fn(args[0])
   vcat,       // [args[0]; args[1]; …]
+  kron,       // args[0] ⊗ args[1], the Kronecker product
+  commutation,  // K(m,n): vec(Mᵀ) = K vec(M) for M m×n; args[0] is zeros(m,n), carrying m and n
 };
-inline constexpr int kOpCount = 13;
+inline constexpr int kOpCount = 15;
 
 // The functions of expressions: the matrix functions, and every element-wise
 // function of nabla/elementwise.def under its name there.
@@ -105,8 +110,9 @@ enum class Fn : uint8_t {
 #define NABLA_ELEMENTWISE(NAME, ...) NAME,
 #include "nabla/elementwise.def"
   softmax, norm2, diag,
+  vec,  // the columns of a matrix stacked into one column
 };
-inline constexpr int kFnCount = static_cast<int>(Fn::diag) + 1;
+inline constexpr int kFnCount = static_cast<int>(Fn::vec) + 1;
 
 const char* fn_name(Fn f);
 bool fn_is_elementwise(Fn f);
@@ -161,6 +167,12 @@ Expr transpose(const Expr& a);
 Expr func(Fn f, const Expr& a);
 Expr vcat(std::vector<Expr> parts);
 Expr inner(const Expr& a, const Expr& b);  // Σ a ⊙ b as a scalar (a'b for vectors)
+// The Kronecker product: (A ⊗ B) is (rows(A)·rows(B)) × (cols(A)·cols(B)),
+// blocks A_ij B. vec(A X B) = (Bᵀ ⊗ A) vec(X), vec of a matrix stacking its
+// columns (column-major).
+Expr kron(const Expr& a, const Expr& b);
+Expr vec(const Expr& a);                  // func(Fn::vec, a); a column stays itself
+Expr commutation(const Dim& m, const Dim& n);  // K(m,n), mn × mn; K(m,1) = K(1,n) = I
 
 // ---- parsing ------------------------------------------------------------------
 
@@ -233,7 +245,30 @@ struct Derivative {
   std::vector<RuleApplication> rules;  // simplification trace
   // A mixed second derivative ∂²f/∂x∂y (DiffOptions::then_wrt): y's name; empty otherwise.
   std::string second;
+  // The derivative of F (f; for order 2, its gradient) by X (the variable; for
+  // a mixed block, the second one) is a tensor of F's indices and then X's
+  // (numerator layout), or X's and then F's (denominator). `result` holds it as
+  // a matrix: F's own shape when X is a scalar; the gradient, Jacobian or
+  // Hessian when F and X are scalars and vectors (and the gradient of a scalar
+  // by a matrix); otherwise (vec_form) ∂vec(F)/∂vec(X)ᵀ, numel(F) × numel(X),
+  // transposed in denominator layout.
+  bool vec_form = false;
+  Shape of_shape, by_shape;  // F's and X's
+  std::string by;            // X's name
 };
+
+// The derivative's value (evaluate_derivative's, at b) as the tensor it is:
+// shaped F's non-unit dimensions then X's (JAX's jacobian convention: a vector
+// has one index, a scalar none), X's first in denominator layout. A
+// derivative that is not in vec form keeps its matrix shape.
+struct Bindings;
+Tensor derivative_tensor(const Derivative& d, const Tensor& value, const Bindings& b);
+
+// The derivative in index notation, "∂f_{ij}/∂X_{kl} = A_{ik} δ_{jl}", for a
+// vec_form derivative whose terms are Kronecker products, commutation and
+// diagonal matrices, and outer products of vecs (each term a product of
+// them); nullopt otherwise.
+std::optional<std::string> index_notation(const Derivative& d, const std::string& fname = "f");
 
 struct DiffOptions {
   Layout layout = Layout::automatic;
@@ -256,15 +291,23 @@ struct DiffOptions {
 //            transpose (numerator); order 2: the Hessian (wrt a vector/scalar).
 //  vector f: the Jacobian wrt a scalar or vector, m×n (automatic, numerator)
 //            or n×m (denominator).
+//  by a scalar: a matrix f's derivative, shaped like f.
+//  otherwise: ∂vec(f)/∂vec(x)ᵀ (Derivative::vec_form), e.g. I ⊗ A for A*X by X;
+//            order 2 of a scalar f by a matrix: ∂vec(∇f)/∂vec(X)ᵀ.
 Derivative differentiate(const Expr& f, const std::string& wrt, const Declarations& decls,
                          const DiffOptions& opts = {});
 
 // The unsimplified building blocks, for library users and tests.
 Expr gradient(const Expr& f, const Expr& x);  // scalar f; shaped like x
-Expr jacobian(const Expr& f, const Expr& x);  // vector or scalar f, vector or scalar x; numerator
+// ∂vec(f)/∂vec(x)ᵀ, numel(f) × numel(x), for f and x of any shapes (vec
+// stacks columns): the Jacobian m×n of a vector by a vector; I ⊗ A for A*X by X.
+Expr jacobian(const Expr& f, const Expr& x);
+// df/dx by a scalar x, shaped like f: -inv(A + x*B)*B*inv(A + x*B) for inv(A + x*B).
+Expr derivative_by_scalar(const Expr& f, const Expr& x);
 
 // The derivation, as the notes write it (intermediate variables, rule per step).
-std::string format_steps(const Derivative& d, const std::string& fname = "f");
+// With the declarations, the result is in its named form (name_repeated).
+std::string format_steps(const Derivative& d, const std::string& fname = "f", const Declarations* decls = nullptr);
 
 // ---- evaluation -------------------------------------------------------------
 

@@ -43,12 +43,17 @@ class Derivative:
     expr = property(lambda self: self._d.expr, doc="the differentiated expression")
     result = property(lambda self: self._d.result, doc="the result as an Expr")
     wrt = property(lambda self: self._d.wrt)
+    vec_form = property(lambda self: self._d.vec_form, doc="the result is d vec(f)/d vec(x)', a tensor's matrix")
+    index = property(lambda self: self._d.index, doc="the result in index notation (vec form), or None")
 
     def at(self, values=None, **kwargs):
         """The derivative's value at `values` (name → number, list or array; dimensions bind
-        from the shapes): a float for a scalar, a 1-d array for a vector, else a 2-d array."""
+        from the shapes): a float for a scalar, a 1-d array for a vector, else a 2-d array; in vec
+        form (a matrix by a matrix, ...) the tensor shaped f.shape + x.shape, as jax.jacobian."""
         t = self._d._at(_values_json(values, kwargs))
         a = t.numpy().copy()
+        if self._d.vec_form:
+            return a
         if self._d.is_scalar:
             return float(a.reshape(-1)[0])
         if self._d.is_vector:

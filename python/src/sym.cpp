@@ -84,7 +84,11 @@ void bind_sym(py::module_& m) {
       .def_property_readonly("latex", [](const PyDerivative& d) { return to_latex(d.d.result); })
       .def_property_readonly("json", [](const PyDerivative& d) { return to_json(d.d.result); })
       .def_property_readonly("raw", [](const PyDerivative& d) { return to_text(d.d.raw); })
-      .def_property_readonly("steps", [](const PyDerivative& d) { return format_steps(d.d); })
+      .def_property_readonly("steps", [](const PyDerivative& d) { return format_steps(d.d, "f", &d.decls); })
+      .def_property_readonly("vec_form", [](const PyDerivative& d) { return d.d.vec_form; })
+      .def_property_readonly("index", [](const PyDerivative& d) -> std::optional<std::string> {
+        return index_notation(d.d);
+      })
       .def_property_readonly("rules", [](const PyDerivative& d) {
         std::vector<std::string> r;
         for (const auto& a : d.d.rules) r.push_back(a.rule);
@@ -100,7 +104,7 @@ void bind_sym(py::module_& m) {
       .def("_at", [](const PyDerivative& d, const std::string& values_json) {
         Bindings b = read_values(values_json, d.decls);
         py::gil_scoped_release nogil;
-        return evaluate_derivative(d.d, b);
+        return derivative_tensor(d.d, evaluate_derivative(d.d, b), b);  // a tensor-valued one as the tensor
       })
       .def("_check", [](const PyDerivative& d, const std::string& values_json, uint64_t seed) {
         Bindings b = random_values(d.decls, seed, values_json.empty() ? Bindings{} : read_values(values_json, d.decls));

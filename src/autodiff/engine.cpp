@@ -40,6 +40,19 @@ bool exclusively_owned(const Tensor& t) {
 // Gradients that carry a tangent (forward-over-reverse) are never updated in
 // place: in-place writes do not propagate tangents.
 void accumulate(Tensor& slot, Tensor g, bool create_graph, Node::List<Tensor*>* shared = nullptr) {
+  if (is_diag_compact(g) || is_diag_compact(slot)) [[unlikely]] {  // Note [Compact diagonal batches]
+    if (!slot.defined()) {
+      slot = std::move(g);
+    } else if (is_diag_compact(g) && is_diag_compact(slot)) {
+      NoGradGuard ng;
+      slot = slot + g;  // diag(a) + diag(b) = diag(a + b)
+      set_diag_compact(slot);
+    } else {
+      if (is_diag_compact(slot)) slot = expand_diag(slot);
+      accumulate(slot, is_diag_compact(g) ? expand_diag(g) : std::move(g), create_graph, shared);
+    }
+    return;
+  }
   if (!slot.defined()) {
     if (shared && !create_graph && !exclusively_owned(g) && !has_tangent(g) && !is_diag_batch(g))
       shared->push_back(&slot);
@@ -391,6 +404,7 @@ struct Pass {
   void deliver(Node* node, Tensor& sum) {
     Tensor g = std::move(sum);
     if (!g.defined()) return;
+    if (is_diag_compact(g)) g = expand_diag(g);
     auto* acc = static_cast<AccumulateGrad*>(node);
     std::lock_guard<detail::SpinLock> lock(acc->mu);
     if (!acc->leaf || !acc->leaf->requires_grad) return;
@@ -467,6 +481,7 @@ struct Pass {
         grads.assign(k, Tensor());
         needs.assign(k, 0);
         for (size_t i = 0; i < k; ++i) needs[i] = w.active(t[i]);
+        if (is_diag_compact(g) && !n->takes_compact_diag) g = expand_diag(g);  // Note [Compact diagonal batches]
         n->apply(g, VjpCtx{grads.data(), reinterpret_cast<const bool*>(needs.data())});
         g = Tensor();
         for (size_t i = 0; i < k; ++i) {
@@ -474,6 +489,7 @@ struct Pass {
           NABLA_ASSERT([&] {  // [batch..., ...the input's shape]
             const Shape& gs = grads[i].impl()->shape;
             const Shape& is = w.node_at(t[i])->out_shape;
+            if (is_diag_compact(grads[i])) return nb == 1 && is.size() == 1 && gs == is;  // stands for [m, m]
             if (gs.size() != is.size() + nb) return false;
             for (int j = 0; j < is.size(); ++j)
               if (gs[j + nb] != is[j]) return false;
@@ -553,13 +569,20 @@ std::vector<Tensor> grad_batched(const std::vector<Tensor>& outputs, const std::
   for (size_t i = 0; i < outputs.size(); ++i) {
     const Tensor& o = outputs[i];
     const Tensor& g = grad_outputs[i];
-    NABLA_CHECK_KIND(o.defined() && g.defined() && g.dim() == o.dim() + nb, ErrorKind::shape,
-                     "grad_batched: gradient ", g.defined() ? g.shape() : Shape{}, " does not match output ",
-                     o.defined() ? o.shape() : Shape{}, " with ", nb, " batch dims");
+    NABLA_CHECK_KIND(o.defined() && g.defined(), ErrorKind::shape, "grad_batched: output or gradient ", i,
+                     " is undefined");
+    // a compact diagonal batch d [m] stands for diag(d) [m, m] (Note [Compact diagonal batches])
+    const bool compact = is_diag_compact(g);
+    NABLA_CHECK_KIND(!compact || (!create_graph && nb == 1 && o.dim() == 1 && g.dim() == 1 && g.numel() == o.numel()),
+                     ErrorKind::shape, "grad_batched: a compact diagonal gradient ", g.shape(),
+                     " needs a vector output of its length, one batch dim and no create_graph");
+    const Shape gs = compact ? Shape{g.numel(), g.numel()} : g.shape();
+    NABLA_CHECK_KIND(gs.size() == o.dim() + nb, ErrorKind::shape, "grad_batched: gradient ", gs,
+                     " does not match output ", o.shape(), " with ", nb, " batch dims");
     Shape b;
-    for (int j = 0; j < nb; ++j) b.push_back(g.shape()[j]);
+    for (int j = 0; j < nb; ++j) b.push_back(gs[j]);
     for (int j = 0; j < o.dim(); ++j)
-      NABLA_CHECK_KIND(g.shape()[j + nb] == o.shape()[j], ErrorKind::shape, "grad_batched: gradient ", g.shape(),
+      NABLA_CHECK_KIND(gs[j + nb] == o.shape()[j], ErrorKind::shape, "grad_batched: gradient ", gs,
                        " does not match output ", o.shape());
     if (i == 0) batch = b;
     NABLA_CHECK_KIND(b == batch, ErrorKind::shape, "grad_batched: batch shapes differ");
@@ -577,6 +600,7 @@ std::vector<Tensor> grad_batched(const std::vector<Tensor>& outputs, const std::
     p.run(roots, seeds);
   }
   for (size_t i = 0; i < inputs.size(); ++i) {
+    if (is_diag_compact(p.captured[i])) p.captured[i] = expand_diag(p.captured[i]);
     if (p.captured[i].defined()) continue;
     Shape s = batch;
     for (int64_t e : inputs[i].shape()) s.push_back(e);

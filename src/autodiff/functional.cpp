@@ -46,9 +46,16 @@ void set_input_tangent(Tensor& x, Tensor t) {
   ensure_autograd_meta(*x.impl()).tangent = std::move(t);
 }
 
-// The m×m identity as a batch of m output seeds of y's shape.
-Tensor identity_seed(const Tensor& y) {
+// The m×m identity as a batch of m output seeds of y's shape. For a vector y
+// without create_graph it is compact, ones(m) standing for diag(1) (Note
+// [Compact diagonal batches]): element-wise VJPs and A x then skip the m×m zeros.
+Tensor identity_seed(const Tensor& y, bool create_graph) {
   const int64_t m = y.numel();
+  if (y.dim() == 1 && !create_graph) {
+    Tensor seed = ones({m}, y.dtype());
+    set_diag_compact(seed);
+    return seed;
+  }
   Tensor seed = eye(m, y.dtype());
   if (y.dim() != 1) seed = seed.reshape(tangent_shape(m, y.shape()));
   set_diag_batch(seed, y.dim() == 1);  // lets element-wise VJPs and Ax skip the zeros
@@ -73,6 +80,9 @@ std::vector<Tensor> jacobian_forward(const TensorsFn& f, const std::vector<Tenso
     Tensor xd = fresh(x, "jacobian");
     // directions off..off+n of the identity: column block i of I_N
     Tensor t = id.slice(1, off, off + x.numel()).contiguous().reshape(tangent_shape(total, x.shape()));
+    // one vector input: its directions are the identity, marked diagonal so that
+    // A x and element-wise ops scale them instead of multiplying (matmul_jvp)
+    if (inputs.size() == 1 && x.dim() == 1) set_diag_batch(t, true);
     set_input_tangent(xd, t);
     xs.push_back(xd);
     off += x.numel();
@@ -189,7 +199,7 @@ std::vector<Tensor> jacobian(const TensorsFn& f, const std::vector<Tensor>& inpu
   std::vector<Tensor> gs;
   {
     SuspendForward off;  // the probe's tangents (if any) play no part in the backward pass
-    gs = grad_batched({y}, xs, {identity_seed(y)}, 1, o.create_graph);
+    gs = grad_batched({y}, xs, {identity_seed(y, o.create_graph)}, 1, o.create_graph);
   }
   std::vector<Tensor> out;
   for (size_t i = 0; i < inputs.size(); ++i) {
@@ -227,7 +237,9 @@ Tensor gradient_tangent(const TensorFn& f, const Tensor& x, Tensor t, const char
 
 Tensor hessian(const TensorFn& f, const Tensor& x) {
   const int64_t n = x.numel();
-  Tensor t = gradient_tangent(f, x, eye(n, x.dtype()).reshape(tangent_shape(n, x.shape())), "hessian");
+  Tensor dirs = eye(n, x.dtype()).reshape(tangent_shape(n, x.shape()));
+  if (x.dim() == 1) set_diag_batch(dirs, true);  // the identity: A x's tangent is Aᵀ, no GEMM (matmul_jvp)
+  Tensor t = gradient_tangent(f, x, dirs, "hessian");
   // t[j] = ∂∇f/∂x_j, so t[j][i] = ∂²f/∂x_j∂x_i: H = tᵀ (symmetric for smooth f)
   NoGradGuard ng;
   return reshape(t, {n, n}).t().contiguous();

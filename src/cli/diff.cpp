@@ -68,6 +68,18 @@ void require_values(const sym::Expr& f, const sym::Declarations& decls, const sy
                      "), which the expression reads");
 }
 
+// "d vec(f)/d vec(X)'": what a derivative in vec form is, in the layout asked.
+std::string vec_form_lhs(const sym::Derivative& d, bool latex) {
+  const bool denom = d.layout == sym::Layout::denominator;
+  const std::string of = d.kind == sym::DerivKind::hessian ? (latex ? "\\nabla f" : "grad(f)") : "f";
+  if (latex) {
+    auto v = [](const std::string& s) { return "\\operatorname{vec}(" + s + ")"; };
+    return denom ? "\\frac{\\partial " + v(of) + "^{\\top}}{\\partial " + v(d.by) + "}"
+                 : "\\frac{\\partial " + v(of) + "}{\\partial " + v(d.by) + "^{\\top}}";
+  }
+  return denom ? "d vec(" + of + ")'/d vec(" + d.by + ")" : "d vec(" + of + ")/d vec(" + d.by + ")'";
+}
+
 void run_diff(const DiffArgs& a) {
   using namespace nabla::sym;
   Declarations decls = parse_declarations(a.let);
@@ -121,14 +133,17 @@ void run_diff(const DiffArgs& a) {
       const Derivative& d = ds[i];
       if (a.steps) {
         os << "f = " << to_text(f) << "    (" << f->shape.str() << ")\n";
-        os << (blocks ? dv.who[i].substr(0, dv.who[i].size() - 1) : "d/d" + label[i]) << ":\n" << format_steps(d);
+        os << (blocks ? dv.who[i].substr(0, dv.who[i].size() - 1) : "d/d" + label[i]) << ":\n" << format_steps(d, "f", &decls);
         if (a.format == "latex") os << "latex: " << name_repeated(d.result, decls).latex << "\n";
         continue;
       }
       // repeated subexpressions named once: "s1*(1 - s1)*x where s1 = …"
       const NamedForm nf = name_repeated(d.result, decls);
       if (many) os << label[i] << ": ";
+      if (d.vec_form) os << vec_form_lhs(d, a.format == "latex") << " = ";
       os << (a.format == "latex" ? nf.latex : nf.text) << "\n";
+      if (d.vec_form)
+        if (auto ix = index_notation(d)) os << (many ? label[i] + ": " : "") << *ix << "\n";
     }
     out = os.str();
   }

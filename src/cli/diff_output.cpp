@@ -105,7 +105,11 @@ std::string derivatives_json(const std::vector<std::string>& wrt, const std::vec
                ",\"after\":" + json_string(to_text(r.after));
       });
     }
-    if (at) o += ",\"value\":" + sym::tensor_to_json(sym::evaluate_derivative(d, *at), true);
+    if (d.vec_form) {
+      o += ",\"vec_form\":true";
+      if (auto ix = sym::index_notation(d)) o += ",\"index\":" + json_string(*ix);
+    }
+    if (at) o += ",\"value\":" + sym::tensor_to_json(sym::derivative_tensor(d, sym::evaluate_derivative(d, *at), *at), true);
     o += "}";
   }
   return o + "}";
@@ -117,7 +121,7 @@ std::string derivative_values_json(const std::vector<std::string>& wrt, const st
   std::string o = "{\"derivative\": ";
   if (many) o += "{";
   for (size_t i = 0; i < ds.size(); ++i) {
-    Tensor v = sym::evaluate_derivative(ds[i], b);
+    Tensor v = sym::derivative_tensor(ds[i], sym::evaluate_derivative(ds[i], b), b);
     if (many) o += (i ? ", " : "") + json_string(wrt[i]) + ": ";
     o += sym::tensor_to_json(v, true);
   }

@@ -211,7 +211,7 @@ std::string answer(const DiffRequest& r) {
     if (r.steps) {
       // The parts are in the command's document; beside them, the derivation as
       // --steps prints it, and the intermediate variables typeset.
-      json s = {{"text", format_steps(d)}, {"intermediates", json::array()}};
+      json s = {{"text", format_steps(d, "f", &decls)}, {"intermediates", json::array()}};
       for (const auto& [name, e] : d.intermediates)
         s["intermediates"].push_back({{"name", name}, {"latex", to_latex(e)}});
       steps[w] = s;

@@ -29,6 +29,12 @@ struct AutogradMeta final : AutogradMetaInterface {
   // Batched reverse mode: set on an upstream gradient of shape [m, m] that is
   // diagonal (row i is non-zero only at column i), so VJPs may skip the zeros.
   bool diag_batch = false;
+  // Note [Compact diagonal batches]: set on a gradient of shape [m] that
+  // stands for the diagonal batch diag(d) of shape [m, m] (jacobian()'s
+  // identity seed and what element-wise VJPs make of it), so that no m×m
+  // zeros are filled. Only nodes that declare Node::takes_compact_diag ever
+  // see one; the engine expands it for any other (expand_diag, src/ops/ops_internal.hpp).
+  bool diag_compact = false;
   // Note [Outputs' state in their nodes]: an op's output keeps its state in
   // its node (Node::output_meta), made with it, so recording an op allocates
   // nothing more. The tensor's reference to its node is then grad_fn itself,
@@ -72,5 +78,10 @@ inline void set_diag_batch(TensorImpl& t, bool on) {
   else if (AutogradMeta* m = autograd_meta(t)) m->diag_batch = false;
 }
 inline void set_diag_batch(const Tensor& t, bool on) { set_diag_batch(*t.impl(), on); }
+inline bool is_diag_compact(const Tensor& t) noexcept {
+  AutogradMeta* m = t.defined() ? autograd_meta(*t.impl()) : nullptr;
+  return m && m->diag_compact;
+}
+inline void set_diag_compact(const Tensor& t) { ensure_autograd_meta(*t.impl()).diag_compact = true; }
 
 }  // namespace nabla

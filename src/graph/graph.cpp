@@ -76,6 +76,7 @@ void AutogradMeta::drop() noexcept {
   grad = Tensor();
   tangent = Tensor();
   diag_batch = false;
+  diag_compact = false;
   std::shared_ptr<Node> node = std::move(grad_fn);  // the tensor's reference: may destroy this
 }
 

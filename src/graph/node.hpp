@@ -65,6 +65,7 @@ struct Node {
   bool released = false;       // graph state: a pass without retain_graph ran it
   bool saves_output = false;   // the VJP reads the output by pointer (Note [Edges])
   bool is_accumulator = false;  // an AccumulateGrad
+  bool takes_compact_diag = false;  // the VJP reads a compact diagonal batch (Note [Compact diagonal batches])
   // The state of the tensor this node made (Note [Outputs' state in their nodes]).
   AutogradMeta output_meta;
 

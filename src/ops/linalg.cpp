@@ -139,14 +139,23 @@ Tensor outer_product(const Tensor& u, const Tensor& v) {
   return out;
 }
 
+// A vector's tangent [n, n] marked diagonal, diag(d): the n directions of
+// hessian() and forward jacobian() (the identity) or an element-wise map of them.
+bool diagonal_tangent(const Tensor& t) {
+  return is_diag_batch(t) && t.dim() == 2 && t.shape()[0] == t.shape()[1];
+}
+
 // Ȧ B + A Ḃ for tangents [k, ...] (either may be absent); r is the rank of A B.
+// A diagonal tangent diag(d) of a vector side scales instead of multiplying:
+// diag(d)·B = d ⊙ rows of B, no GEMM (the identity directions then cost a copy).
 Tensor matmul_jvp(const Tensor& a, const Tensor& b, int r) {
   const int ra = a.dim(), rb = b.dim();
   Tensor t;
   auto add = [&t](Tensor u) { t = t.defined() ? t + u : u; };
   if (has_tangent(a)) {
     const Tensor& ta = tangent_of(a);  // [k, ...a]
-    if (ra == 1 && rb == 1) add(sum(ta * b, {-1}));                          // [k]
+    if (ra == 1 && rb <= 2 && diagonal_tangent(ta)) add(rb == 1 ? diag(ta) * b : unsqueeze(diag(ta), -1) * b);
+    else if (ra == 1 && rb == 1) add(sum(ta * b, {-1}));                     // [k]
     else if (ra == 1 && rb == 2) add(matmul(ta, b));                          // [k, n]·[n, p]
     else if (ra == 1) add(squeeze(matmul(lift_tangent(unsqueeze(ta, -2), rb), b), -2));
     else if (rb == 1) add(matmul(ta, b));                                     // [k, ..., m, n]·[n]
@@ -158,7 +167,9 @@ Tensor matmul_jvp(const Tensor& a, const Tensor& b, int r) {
   }
   if (has_tangent(b)) {
     const Tensor& tb = tangent_of(b);
-    if (ra == 1 && rb == 1) add(sum(a * tb, {-1}));
+    if (rb == 1 && (ra == 1 || ra == 2) && diagonal_tangent(tb))
+      add(ra == 1 ? a * diag(tb) : unsqueeze(diag(tb), -1) * mT(a));  // row k: d_k (Aᵀ)_k
+    else if (ra == 1 && rb == 1) add(sum(a * tb, {-1}));
     else if (rb == 1 && ra == 2) add(matmul(tb, mT(a)));                      // [k, n]·Aᵀ
     else if (rb == 1) add(squeeze(matmul(a, lift_tangent(unsqueeze(tb, -1), ra)), -1));
     else if (ra == 1) add(matmul(a, tb));                                     // [n]·[k, ..., n, p]
@@ -179,9 +190,16 @@ Tensor mT(const Tensor& t) { return t.dim() < 2 ? t : t.transpose(-2, -1); }
 Tensor matmul(const Tensor& a, const Tensor& b) {
   check_same_dtype(a, b, "matmul");
   Tensor y = matmul_forward(a, b);
-  if (should_record({&a, &b}))
-    record(y, "matmul", {&a, &b}, [a, b, r = y.dim()](const Tensor& g, const VjpCtx& ctx) {
+  if (should_record({&a, &b})) {
+    record(y, "matmul", {&a, &b}, [a, b, r = y.dim()](const Tensor& g_in, const VjpCtx& ctx) {
       int ra = a.dim(), rb = b.dim();
+      // a compact diagonal batch diag(d) (Note [Compact diagonal batches]): for y = A b,
+      // ∂/∂b of each row is d_i A_i, the rows of A scaled, O(mn); anything else expands it
+      if (is_diag_compact(g_in) && ra == 2 && rb == 1 && !ctx.need(0) && !differentiable({&g_in, &a, &b})) {
+        ctx.set(1, unsqueeze(g_in, -1) * a);
+        return;
+      }
+      const Tensor g = is_diag_compact(g_in) ? expand_diag(g_in) : g_in;
       const int nb = batch_dims(g, r);  // leading batch dims of a batched backward pass
       if (ra == 1 && rb == 1) {  // y = aᵀb: ∂y/∂a = bᵀ, ∂y/∂b = aᵀ
         Tensor gb = nb == 0 ? g : unsqueeze(g, -1);
@@ -220,6 +238,8 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
         if (ctx.need(1)) ctx.set(1, sum_to_batched(rules::matmul_b(k, g, a), b.shape(), nb));
       }
     }, {&a, &b});
+    grad_fn_of(*y.impl())->takes_compact_diag = true;
+  }
   // ẏ = Ȧ B + A Ḃ; with a rank-2 constant side each term is one GEMM over all directions
   jvp_rule(y, {&a, &b}, "matmul", [&] { return matmul_jvp(a, b, y.dim()); });
   return y;

@@ -119,6 +119,36 @@ Tensor unary_forward(const Op& op, const Tensor& x) {
 // guarded like any saved value: record() lists y, so an in-place write to it
 // (under NoGradGuard) makes the VJP refuse to run.
 
+// The dense diagonal batch [m, m] (marked diagonal) that a compact one, d of
+// shape [m], stands for (Note [Compact diagonal batches] in src/graph/autograd_meta.hpp).
+inline Tensor expand_diag(const Tensor& d) {
+  const TensorImpl& di = *d.impl();
+  const int64_t m = di.shape[0];
+  Tensor out = zeros({m, m}, di.dtype);
+  dispatch(di.dtype, [&]<class T>() {
+    const T* dp = di.data<T>();
+    T* o = out.impl()->data<T>();
+    for (int64_t i = 0; i < m; ++i) o[i * (m + 1)] = dp[i * di.strides[0]];
+  });
+  set_diag_batch(out, true);
+  return out;
+}
+
+// g ⊙ df(x, y) for a compact diagonal batch g (the diagonal d [m]) and x [m]:
+// O(m) work and no zeros; the result is compact too.
+template <class Op>
+Tensor unary_scale_compact(const Op& op, const Tensor& g, const Tensor& x, const TensorImpl& yi) {
+  const TensorImpl& gi = *g.impl();
+  Tensor out = make_tensor(gi.shape, gi.dtype);
+  dispatch(gi.dtype, [&]<class T>() {
+    kernels::map3<T>(gi.shape, out.impl()->data<T>(), gi.data<T>(), gi.strides, x.impl()->data<T>(),
+                     x.impl()->strides, yi.data<T>(), yi.strides,
+                     [&op](T gv, T xv, T yv) { return gv * op.template df<T>(xv, yv); });
+  });
+  set_diag_compact(out);
+  return out;
+}
+
 // g ⊙ df(x, y) for a diagonal batched gradient g [m, m] and x [m]: only the
 // diagonal is computed (O(m) work and an O(m²) zero fill); the result stays diagonal.
 template <class Op>
@@ -142,6 +172,10 @@ Tensor unary_scale_diag(const Op& op, const Tensor& g, const Tensor& x, const Te
 // yi is the op's output (see Note [Outputs in VJPs]).
 template <class Op>
 Tensor unary_scale(const Op& op, const Tensor& g, const Tensor& x, const TensorImpl& yi) {
+  if (is_diag_compact(g)) {
+    if (!differentiable({&g, &x}) && x.dim() == 1 && g.numel() == x.numel()) return unary_scale_compact(op, g, x, yi);
+    return unary_scale(op, expand_diag(g), x, yi);
+  }
   if (differentiable({&g, &x})) return g * op.df(x, unary_apply(op, x));  // recompute y in the graph (and its tangent)
   const TensorImpl& gi = *g.impl();
   const TensorImpl& xi = *x.impl();
@@ -174,6 +208,7 @@ Tensor unary_apply(const Op& op, const Tensor& x) {
           ctx.set(0, unary_scale(op, g, x, *yi));  // Note [Outputs in VJPs]
         },
         {&x, &y});  // df may read y: changing either in place invalidates the VJP
+    grad_fn_of(*y.impl())->takes_compact_diag = true;
   }
   return y;
 }

@@ -4,6 +4,10 @@
 
 #include <cmath>
 
+#if defined(__SSE2__)
+#include <xmmintrin.h>
+#endif
+
 #include "../kernels/optim.hpp"
 #include "../kernels/parallel.hpp"
 #include "nabla/autograd.hpp"
@@ -90,6 +94,35 @@ void Optimizer::load_state(const std::vector<std::pair<std::string, Tensor>>& st
 // fn(i, g, lo, hi): update elements [lo, hi) of parameter i from its
 // contiguous gradient g; parameters without a gradient are skipped.
 namespace {
+// Note [Subnormal optimizer state]: where a gradient element stays zero (the
+// weights of a pixel that is almost always 0), Adam's exp_avg decays by β₁
+// per step, 10⁻³⁸ after some 800 steps, and then spends ~150 steps as a
+// subnormal float before it reaches 0. x86 cores take a microcode assist of
+// a hundred cycles or more for each instruction that reads or makes one:
+// after an epoch of `nabla train` (Fashion-MNIST, batch 32) 14% of the first
+// layer's exp_avg and 25% of the second's were subnormal, and the update,
+// otherwise memory-bound, took 45% of a step. The updates therefore run with
+// the SSE control word set to flush subnormals to zero (FTZ and DAZ) and
+// restore the caller's word after. Only values below 2⁻¹²⁶ ≈ 1.2·10⁻³⁸
+// change, to 0; the parameters they would have moved by ~10⁻³⁰ of themselves
+// come out the same: after one epoch the model was bit for bit the one
+// without the flush and only subnormal exp_avg entries differed, and the
+// epoch took 1.8 s instead of 3.9 s (one thread, Intel Xeon, loaded host).
+class FlushSubnormals {
+ public:
+#if defined(__SSE2__)
+  FlushSubnormals() : saved_(_mm_getcsr()) { _mm_setcsr(saved_ | 0x8040); }  // FTZ | DAZ
+  ~FlushSubnormals() { _mm_setcsr(saved_); }
+#endif
+  FlushSubnormals(const FlushSubnormals&) = delete;
+  FlushSubnormals& operator=(const FlushSubnormals&) = delete;
+
+ private:
+#if defined(__SSE2__)
+  unsigned saved_;
+#endif
+};
+
 template <class F>
 void update_each(const std::vector<Tensor>& params, F&& fn) {
   std::vector<size_t> which;
@@ -101,7 +134,10 @@ void update_each(const std::vector<Tensor>& params, F&& fn) {
     grads.push_back(params[i].grad().contiguous());
     sizes.push_back(params[i].numel());
   }
-  kernels::parallel_spans(sizes, [&](size_t k, int64_t lo, int64_t hi) { fn(which[k], grads[k], lo, hi); });
+  kernels::parallel_spans(sizes, [&](size_t k, int64_t lo, int64_t hi) {
+    FlushSubnormals flush;
+    fn(which[k], grads[k], lo, hi);
+  });
   for (size_t i : which) params[i].mark_written();
 }
 }  // namespace

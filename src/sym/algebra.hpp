@@ -52,47 +52,83 @@ struct SymAlgebra {
   Expr ones_like(const Expr& x) const { return ones(x->shape); }
 };
 
-// Forward mode's tangents: the Jacobian ∂y/∂x of a scalar or vector y in
-// numerator layout, numel(y) × n, one column per direction (vec(y) of a row
-// is its elements, as for a column); `shape` is y's.
+// Forward mode's tangents. By a scalar x (dual numbers): the derivative
+// ẏ = dy/dx itself, shaped like y. By a vector or matrix x: the Jacobian
+// ∂vec(y)/∂vec(x)ᵀ in numerator layout, numel(y) × numel(x), one column per
+// direction; vec stacks columns, so vec of a row is its elements, as for a
+// column. `shape` is y's.
 struct Tangent {
   Expr j;
   Shape shape;
 };
 
 inline Dim length(const Shape& s) { return s.is_row() ? s.cols : s.rows; }
+inline Dim numel(const Shape& s) { return s.rows * s.cols; }
 inline Expr as_col(const Expr& e) { return e->shape.is_row() ? transpose(e) : e; }
 
 // The algebra of the matrix rules' JVPs (src/ops/matrix_rules.hpp) over
-// Jacobians. The products' Kronecker forms reduce to plain products because
-// every intermediate is a scalar or a vector: vec(A F) = A vec(F) and
-// vec(F B) = Bᵀ vec(F) whenever the product is a vector.
+// tangents. By a scalar the rules run as written, on ẏ. Otherwise on
+// Jacobians, by the Kronecker forms vec(A F B) = (Bᵀ ⊗ A) vec(F),
+// vec(Fᵀ) = K vec(F) (K the commutation matrix) and vec(a ⊙ F) =
+// diag(vec(a)) vec(F); where every intermediate is a scalar or a vector they
+// reduce to plain products: vec(A F) = A vec(F), vec(F B) = Bᵀ vec(F).
 struct SymTangents {
+  bool dual = false;  // x is a scalar: tangents are ẏ, shaped like y
+
   static Shape product(const Shape& a, const Shape& b) {
     if (a.is_scalar()) return b;
     if (b.is_scalar()) return a;
     return {a.rows, b.cols};
   }
-  Tangent mm(const Expr& a, const Tangent& f) const { return {mul(a, f.j), product(a->shape, f.shape)}; }
-  Tangent mm(const Tangent& f, const Expr& b) const { return {mul(transpose(b), f.j), product(f.shape, b->shape)}; }
-  Tangent t(const Tangent& a) const { return {a.j, a.shape.t()}; }
-  // b ⊙ F: diag(b) J (b J for a scalar b)
-  Tangent had(const Expr& b, const Tangent& f) const {
-    return {b->shape.is_scalar() ? mul(b, f.j) : mul(func(Fn::diag, as_col(b)), f.j), f.shape};
+  // A F, F q×c: (I_c ⊗ A) J
+  Tangent mm(const Expr& a, const Tangent& f) const {
+    const Shape s = product(a->shape, f.shape);
+    if (dual || a->shape.is_scalar() || f.shape.cols.is_one()) return {mul(a, f.j), s};
+    return {mul(kron(identity(f.shape.cols), a), f.j), s};
   }
-  // ⟨x, F⟩ = xᵀ J, a scalar's tangent
-  Tangent inner(const Expr& x, const Tangent& f) const { return {mul(transpose(as_col(x)), f.j), Shape{}}; }
-  Tangent sc(const Tangent& s, const Expr& a) const { return {mul(as_col(a), s.j), a->shape}; }
+  // F B, F r×q: (Bᵀ ⊗ I_r) J
+  Tangent mm(const Tangent& f, const Expr& b) const {
+    const Shape s = product(f.shape, b->shape);
+    if (dual) return {mul(f.j, b), s};
+    if (b->shape.is_scalar()) return {mul(b, f.j), s};
+    if (f.shape.rows.is_one()) return {mul(transpose(b), f.j), s};
+    return {mul(kron(transpose(b), identity(f.shape.rows)), f.j), s};
+  }
+  Tangent t(const Tangent& a) const {
+    if (dual) return {transpose(a.j), a.shape.t()};
+    if (a.shape.is_scalar() || a.shape.is_vector()) return {a.j, a.shape.t()};
+    return {mul(commutation(a.shape.rows, a.shape.cols), a.j), a.shape.t()};
+  }
+  // b ⊙ F: diag(vec(b)) J (b J for a scalar b)
+  Tangent had(const Expr& b, const Tangent& f) const {
+    if (b->shape.is_scalar()) return {mul(b, f.j), f.shape};
+    if (dual) return {hadamard(b, f.j), f.shape};
+    return {mul(func(Fn::diag, vec(b)), f.j), f.shape};
+  }
+  // ⟨x, F⟩ = vec(x)ᵀ J, a scalar's tangent
+  Tangent inner(const Expr& x, const Tangent& f) const {
+    if (dual) return {sym::inner(x, f.j), Shape{}};
+    return {mul(transpose(vec(x)), f.j), Shape{}};
+  }
+  Tangent sc(const Tangent& s, const Expr& a) const {
+    if (dual) return {mul(s.j, a), a->shape};
+    return {mul(vec(a), s.j), a->shape};
+  }
   Tangent sc(const Expr& s, const Tangent& a) const { return {mul(s, a.j), a.shape}; }
   Tangent sub(const Tangent& a, const Tangent& b) const { return {sym::sub(a.j, b.j), a.shape}; }
   Tangent neg(const Tangent& a) const { return {sym::neg(a.j), a.shape}; }
   Expr recip(const Expr& s) const { return power(s, -1); }
   Tangent total(const Tangent& f) const {
-    return {mul(transpose(ones(Shape{length(f.shape), 1})), f.j), Shape{}};
+    if (dual) return {func(Fn::sum, f.j), Shape{}};
+    return {mul(transpose(ones(Shape{numel(f.shape), 1})), f.j), Shape{}};
   }
-  // Of a scalar (1×1) X, the only matrix forward mode sees: X⁻¹ = 1/X, tr(A Ẋ) = A Ẋ.
-  Expr inv(const Expr& x) const { return power(x, -1); }
-  Tangent tr_mm(const Expr& a, const Tangent& f) const { return {mul(a, f.j), Shape{}}; }
+  Expr inv(const Expr& x) const { return func(Fn::inv, x); }
+  // tr(A Ḟ) = vec(Aᵀ)ᵀ J
+  Tangent tr_mm(const Expr& a, const Tangent& f) const {
+    if (dual) return {func(Fn::tr, mul(a, f.j)), Shape{}};
+    if (a->shape.is_scalar()) return {mul(a, f.j), Shape{}};
+    return {mul(transpose(vec(transpose(a))), f.j), Shape{}};
+  }
 };
 
 }  // namespace nabla::sym

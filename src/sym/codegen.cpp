@@ -98,6 +98,7 @@ struct Emitter {
         return call("_softmax(" + a + ")", "torch.softmax(" + a + ", 0)", "nabla::softmax(" + a + ", 0)");
       case Fn::norm2:
         return as11(call("np.linalg.norm(" + a + ")", "torch.linalg.norm(" + a + ")", "nabla::norm(" + a + ")"));
+      case Fn::vec: return py() ? operand(x) + ".T.reshape(-1, 1)" : "nabla::reshape(nabla::transpose(" + a + ", 0, 1).contiguous(), {-1, 1})";
       case Fn::diag:
         if (x->shape.is_vector() || x->shape.cols.is_one())  // a vector's diagonal matrix
           return call("np.diagflat(" + a + ")", "torch.diag(" + a + ".reshape(-1))",
@@ -205,6 +206,17 @@ struct Emitter {
         for (auto& a : e->args) s += (s.empty() ? "" : ", ") + gen(a);
         return call("np.vstack([" + s + "])", "torch.cat([" + s + "], 0)", "nabla::concat({" + s + "}, 0)");
       }
+      case Op::kron:
+        helpers.insert("kron");
+        return call("np.kron(" + gen(e->args[0]) + ", " + gen(e->args[1]) + ")",
+                    // torch.kron views its operands: a transposed one must be copied first
+                    "torch.kron(" + operand(e->args[0]) + ".contiguous(), " + operand(e->args[1]) + ".contiguous())",
+                    "kron(" + gen(e->args[0]) + ", " + gen(e->args[1]) + ")");
+      case Op::commutation: {
+        helpers.insert("commutation");
+        const Shape& b = e->args[0]->shape;
+        return call("_", "_", "") + "commutation(" + b.rows.str() + ", " + b.cols.str() + ")";
+      }
       case Op::func: return func(e, gen(e->args[0]));
     }
     throw Error("emit: unknown expression", ErrorKind::internal);
@@ -307,6 +319,12 @@ std::string emit_code(Target target, const std::string& name, const Expr& f,
     if (em.helpers.count("softmax"))
       out << "def _softmax(a):\n    e = np.exp(a - np.max(a))\n    return e / np.sum(e)\n\n";
     if (em.helpers.count("erf")) out << "_erf = np.vectorize(math.erf, otypes=[np.float64])\n\n";
+    if (em.helpers.count("commutation")) {  // K: vec(Mᵀ) = K vec(M) for M m×n
+      out << "def _commutation(m, n):\n    k = " << L << ".zeros((m * n, m * n)"
+          << (target == Target::torch ? ", dtype=torch.float64" : "") << ")\n"
+          << "    for i in range(m):\n        for j in range(n):\n            k[j + n * i, i + m * j] = 1.0\n"
+          << "    return k\n\n";
+    }
     out << "def " << name << "(" << head.str() << "):\n";
     out << "    \"\"\"Returns (f, " ;
     for (size_t i = 0; i < derivatives.size(); ++i) out << (i ? ", " : "") << output_name(derivatives[i].first);
@@ -322,7 +340,19 @@ std::string emit_code(Target target, const std::string& name, const Expr& f,
     for (size_t i = 0; i < derivatives.size(); ++i) out << (i ? ", " : "") << output_name(derivatives[i].first);
     out << "}, each 2-d float64 (a scalar is 1x1).\n";
     out << "inline std::vector<nabla::Tensor> " << name << "(" << head.str() << ") {\n";
-    out << prologue.str() << em.body.str();
+    out << prologue.str();
+    if (em.helpers.count("kron"))  // blocks a_ij b
+      out << "  const auto kron = [](const nabla::Tensor& a, const nabla::Tensor& b) {\n"
+          << "    return nabla::reshape(nabla::reshape(a, {a.size(0), 1, a.size(1), 1}) *\n"
+          << "                              nabla::reshape(b, {1, b.size(0), 1, b.size(1)}),\n"
+          << "                          {a.size(0) * b.size(0), a.size(1) * b.size(1)});\n  };\n";
+    if (em.helpers.count("commutation"))  // K: vec(Mᵀ) = K vec(M) for M m×n
+      out << "  const auto commutation = [](int64_t m, int64_t n) {\n"
+          << "    std::vector<double> k(size_t(m * n * m * n), 0.0);\n"
+          << "    for (int64_t i = 0; i < m; ++i)\n"
+          << "      for (int64_t j = 0; j < n; ++j) k[size_t((j + n * i) * m * n + i + m * j)] = 1.0;\n"
+          << "    return nabla::tensor(k, {m * n, m * n}, nabla::kFloat64);\n  };\n";
+    out << em.body.str();
     out << "  return {";
     for (size_t i = 0; i < results.size(); ++i) out << (i ? ",\n          " : "") << results[i];
     out << "};\n}\n";

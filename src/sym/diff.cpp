@@ -102,7 +102,12 @@ struct Reverse {
     const SymAlgebra k;
     switch (y->op) {
       case Op::constant: case Op::variable: case Op::dim: case Op::zero: case Op::identity: case Op::ones:
+      case Op::commutation:
         return;
+      case Op::kron:
+        throw Error("gradient by " + var + ": " + to_text(y) + " is a Kronecker product of " + var +
+                        "; its gradient has no closed form here (differentiate by a scalar instead)",
+                    ErrorKind::value);
       case Op::add:  // d(Σ cᵢ aᵢ) = Σ cᵢ daᵢ
         for (size_t i = 0; i < y->args.size(); ++i) give(y->args[i], scale(y->coefs[i], g), "sum rule");
         return;
@@ -173,6 +178,10 @@ struct Reverse {
       case Fn::softmax: give(a, rules::softmax_a(k, g, y), "softmax rule"); return;
       case Fn::norm2: give(a, rules::norm_x(k, g, a, y), "norm rule"); return;
       case Fn::diag: give(a, func(Fn::diag, g), "diag rule"); return;  // diag(·) is its own adjoint
+      case Fn::vec:  // Ā is Ȳ with its columns put back: vec(Ā) = Ȳ
+        throw Error("gradient by " + var + ": " + to_text(y) + " reshapes a matrix that depends on " + var +
+                        "; its gradient is derived through matrices, not their vec",
+                    ErrorKind::value);
 #define NABLA_ELEMENTWISE(NAME, ...) case Fn::NAME:
 #include "nabla/elementwise.def"
         // d f(a) = f'(a) ⊙ da, f' the registry's df
@@ -184,18 +193,19 @@ struct Reverse {
 
 // ---- forward mode: Jacobians -----------------------------------------------------
 
-// Each node y gets its tangent ẏ, the Jacobian ∂y/∂x, from its operands' by the
-// JVP rules of src/ops/matrix_rules.hpp and the element-wise df of the op
-// registry, instantiated over Jacobians (SymTangents). As in reverse mode, only
-// the bookkeeping of sym's canonical forms is written here.
+// Each node y gets its tangent ẏ from its operands' by the JVP rules of
+// src/ops/matrix_rules.hpp and the element-wise df of the op registry,
+// instantiated over tangents (SymTangents): ẏ = dy/dx itself when x is a
+// scalar, else the Jacobian ∂vec(y)/∂vec(x)ᵀ. As in reverse mode, only the
+// bookkeeping of sym's canonical forms is written here.
 struct Forward {
   Expr x;
-  Dim n;
+  Dim n;  // numel(x)
+  SymTangents k;
   std::unordered_map<const Node*, std::optional<Tangent>> memo;
 
-  [[noreturn]] void unsupported(const Expr& y) {
-    throw Error("Jacobian: " + to_text(y) + " is " + y->shape.str() + " and depends on " + x->name +
-                    "; Jacobians are derived through scalar and vector intermediates only",
+  [[noreturn]] void unsupported(const Expr& y, const char* why) {
+    throw Error("derivative by " + x->name + ": " + to_text(y) + " is " + y->shape.str() + "; " + why,
                 ErrorKind::value);
   }
 
@@ -204,7 +214,6 @@ struct Forward {
     if (!y->depends_on(x->name)) return std::nullopt;
     auto it = memo.find(y.get());
     if (it != memo.end()) return it->second;
-    if (!y->shape.is_scalar() && !y->shape.is_vector()) unsupported(y);
     Tangent r = compute(y);
     r.j = simplify(r.j);
     r.shape = y->shape;
@@ -212,17 +221,18 @@ struct Forward {
     return r;
   }
 
+  Expr none(const Expr& y) const { return k.dual ? zero(y->shape) : zero(Shape{numel(y->shape), n}); }
+
   Tangent sum_of(const std::vector<Expr>& parts, const Expr& y) {
-    if (parts.empty()) return {zero(Shape{length(y->shape), n}), y->shape};
+    if (parts.empty()) return {none(y), y->shape};
     return {add(parts), y->shape};
   }
 
   Tangent compute(const Expr& y) {
-    const SymTangents k;
     std::vector<Expr> parts;
     switch (y->op) {
-      case Op::variable: return {identity(n), y->shape};
-      case Op::constant: case Op::dim: case Op::zero: case Op::identity: case Op::ones:
+      case Op::variable: return {k.dual ? constant(1) : identity(n), y->shape};
+      case Op::constant: case Op::dim: case Op::zero: case Op::identity: case Op::ones: case Op::commutation:
         break;  // no dependence: J() never gets here
       case Op::add:  // d(Σ cᵢ aᵢ) = Σ cᵢ daᵢ
         for (size_t i = 0; i < y->args.size(); ++i)
@@ -249,8 +259,8 @@ struct Forward {
           std::vector<Expr> left = s;
           if (Expr l = chain_of(y, ns, i)) left.push_back(l);
           Expr r = chain_of(y, i + 1, nargs);
-          // Associate so that every partial product is a vector: a column
-          // takes L first, then R; a row takes R first, then L.
+          // Associate so that every partial product is a vector when it can
+          // be: a column takes L first, then R; a row takes R first, then L.
           Tangent q = *t;
           if (r && y->args[i]->shape.is_row()) q = rules::matmul_jvp_a(k, q, r);  // Ḟᵢ R
           q = rules::matmul_jvp_b(k, mul(left), q);                               // (S L) Ḟᵢ
@@ -274,38 +284,51 @@ struct Forward {
         return rules::hadamard_jvp(k, *J(a), pow_rule{"pow", y->value}.df(ew::Ew{a}, ew::Ew{y}).e);
       }
       case Op::transpose: return rules::transpose_jvp(k, *J(y->args[0]));
-      case Op::vcat: {  // [a; b]: the parts' Jacobians stacked
+      case Op::vcat: {  // [a; b]: the parts' tangents stacked (by a scalar, or of vectors)
         std::vector<Expr> blocks;
         for (auto& p : y->args) {
-          if (!p->shape.cols.is_one()) unsupported(p);
+          if (!k.dual && !p->shape.cols.is_one())
+            unsupported(p, "the Jacobian of a concatenation is derived for stacked vectors only");
           auto t = J(p);
-          blocks.push_back(t ? t->j : zero(Shape{p->shape.rows, n}));
+          blocks.push_back(t ? t->j : none(p));
         }
         return {vcat(blocks), y->shape};
       }
+      case Op::kron: {  // by a scalar: d(A ⊗ B) = dA ⊗ B + A ⊗ dB
+        if (!k.dual) unsupported(y, "the Jacobian of a Kronecker product is derived by a scalar only");
+        for (int i = 0; i < 2; ++i)
+          if (auto t = J(y->args[i])) parts.push_back(i == 0 ? kron(t->j, y->args[1]) : kron(y->args[0], t->j));
+        return sum_of(parts, y);
+      }
       case Op::func: break;
     }
-    if (y->op != Op::func) unsupported(y);
+    if (y->op != Op::func) unsupported(y, "internal: no rule");
     const Expr& a = y->args[0];
-    if (!a->shape.is_scalar() && !a->shape.is_vector()) unsupported(a);
     const Tangent t = *J(a);
     switch (y->fn) {
       case Fn::sum: return rules::sum_jvp(k, t);
       case Fn::norm2: return rules::norm_jvp(k, t, a, y);
       case Fn::softmax: return rules::softmax_jvp(k, t, y);
-      case Fn::tr: case Fn::det: case Fn::logdet: case Fn::inv: case Fn::diag:
-        if (!a->shape.is_scalar()) unsupported(y);
-        // of a scalar, the only matrix forward mode sees
-        if (y->fn == Fn::det) return rules::det_jvp(k, t, a, y);
-        if (y->fn == Fn::logdet) return rules::logdet_jvp(k, t, a);
-        if (y->fn == Fn::inv) return rules::inv_jvp(k, t, y);
-        return t;  // tr(a) = diag(a) = a
+      case Fn::det: return rules::det_jvp(k, t, a, y);
+      case Fn::logdet: return rules::logdet_jvp(k, t, a);
+      case Fn::inv: return rules::inv_jvp(k, t, y);
+      case Fn::tr: return k.tr_mm(identity(a->shape.rows), t);  // tr(Ẋ) = tr(I Ẋ)
+      case Fn::vec:  // vec is linear: by a scalar d vec(A) = vec(dA); a Jacobian is already of vec(A)
+        return {k.dual ? vec(t.j) : t.j, y->shape};
+      case Fn::diag: {
+        if (k.dual || a->shape.is_scalar()) return {func(Fn::diag, t.j), y->shape};
+        // With S = diag(vec(I))·(1 ⊗ I), p² × p: vec(diag(v)) = S v, diag(M) = Sᵀ vec(M).
+        const Dim p = a->shape.is_vector() ? length(a->shape) : a->shape.rows;
+        Expr mask = func(Fn::diag, vec(identity(p))), spread = kron(ones(Shape{p, 1}), identity(p));
+        if (a->shape.is_vector()) return {mul({mask, spread, t.j}), y->shape};
+        return {mul({transpose(spread), mask, t.j}), y->shape};
+      }
 #define NABLA_ELEMENTWISE(NAME, ...) case Fn::NAME:
 #include "nabla/elementwise.def"
         // d f(a) = f'(a) ⊙ da, f' the registry's df
         return rules::hadamard_jvp(k, t, elementwise_derivative(y->fn, a));
     }
-    unsupported(y);
+    unsupported(y, "internal: no rule");
   }
 };
 
@@ -318,16 +341,23 @@ Expr gradient(const Expr& f, const Expr& x) {
 }
 
 Expr jacobian(const Expr& f, const Expr& x) {
-  NABLA_CHECK(f->shape.is_scalar() || f->shape.is_vector(), "Jacobian: f is ", f->shape.str(),
-              "; nabla derives Jacobians of scalars and vectors");
-  NABLA_CHECK(x->shape.is_scalar() || x->shape.is_vector(), "Jacobian: ", x->name, " is ", x->shape.str(),
-              "; Jacobians are taken with respect to scalars and vectors");
   Forward fw;
   fw.x = x;
-  fw.n = length(x->shape);
+  fw.n = numel(x->shape);
+  fw.k.dual = x->shape.is_scalar();
   auto j = fw.J(f);
-  if (!j) return zero(Shape{length(f->shape), fw.n});
-  return j->j;
+  if (!j) return zero(Shape{numel(f->shape), fw.n});
+  return fw.k.dual ? vec(j->j) : j->j;
+}
+
+Expr derivative_by_scalar(const Expr& f, const Expr& x) {
+  NABLA_CHECK(x->shape.is_scalar(), "derivative_by_scalar: ", x->name, " is ", x->shape.str(), ", not a scalar");
+  Forward fw;
+  fw.x = x;
+  fw.n = 1;
+  fw.k.dual = true;
+  auto j = fw.J(f);
+  return j ? j->j : zero(f->shape);
 }
 
 // ---- the driver -----------------------------------------------------------------
@@ -365,6 +395,24 @@ bool trivial(const Expr& e) {
   for (auto& a : e->args)
     if (!leafish(a) && !(a->op == Op::power && leafish(a->args[0]))) return false;
   return true;
+}
+
+
+// A derivative by a scalar shaped like its (matrix or row) F, the same in both layouts.
+bool by_scalar_shaped(const Derivative& d) {
+  return !d.vec_form && d.by_shape.is_scalar() && !d.of_shape.is_scalar() && !d.of_shape.is_vector();
+}
+
+// The derivative of F by X in forward mode, as Derivative documents it; sets
+// d's of_shape, by_shape and vec_form.
+Expr forward(const Expr& F, const Expr& X, Derivative& d) {
+  d.of_shape = F->shape;
+  d.by_shape = X->shape;
+  d.by = X->name;
+  auto small = [](const Shape& s) { return s.is_scalar() || s.is_vector(); };
+  if (X->shape.is_scalar()) return small(F->shape) ? jacobian(F, X) : derivative_by_scalar(F, X);
+  d.vec_form = !(small(F->shape) && small(X->shape));
+  return jacobian(F, X);
 }
 
 }  // namespace
@@ -407,23 +455,23 @@ Derivative differentiate(const Expr& f, const std::string& wrt, const Declaratio
       };
     }
     Expr g = r.run(f, x);
+    d.of_shape = f->shape;
+    d.by_shape = x->shape;
+    d.by = x->name;
     if (opts.order == 2) {
-      NABLA_CHECK(x->shape.is_scalar() || x->shape.is_col(), "--order 2: the Hessian is taken with respect to a ",
-                  "scalar or a column vector; ", wrt, " is ", x->shape.str());
       const bool mixed = !opts.then_wrt.empty() && opts.then_wrt != wrt;
       Expr y = mixed ? decls.var(opts.then_wrt) : x;
-      NABLA_CHECK(y->shape.is_scalar() || y->shape.is_col(), "--order 2: a second derivative is taken with respect ",
-                  "to scalars and column vectors; ", y->name, " is ", y->shape.str());
       if (mixed) d.second = y->name;
       Expr gs = simplify(g);
       if (opts.steps) d.steps.push_back({"gradient, simplified", "∇f = " + to_text(gs)});
-      raw = jacobian(gs, y);
+      raw = forward(gs, y, d);
       if (opts.steps)
         d.steps.push_back({mixed ? "mixed second derivative = Jacobian of the gradient by the second variable"
                                  : "Hessian = Jacobian of the gradient",
-                           "∂(∇f)/∂" + y->name + " = " + to_text(raw)});
+                           (d.vec_form ? "∂vec(∇f)/∂vec(" + y->name + ")ᵀ = " : "∂(∇f)/∂" + y->name + " = ") +
+                               to_text(raw)});
       d.kind = DerivKind::hessian;
-      if (opts.layout == Layout::denominator) raw = transpose(raw);
+      if (opts.layout == Layout::denominator && !by_scalar_shaped(d)) raw = transpose(raw);
     } else {
       d.kind = DerivKind::gradient;
       raw = g;
@@ -431,13 +479,16 @@ Derivative differentiate(const Expr& f, const std::string& wrt, const Declaratio
     }
   } else {
     NABLA_CHECK(opts.order == 1, "--order 2 needs a scalar f; ", to_text(f), " is ", f->shape.str());
-    NABLA_CHECK(f->shape.is_vector(), "f is ", f->shape.str(),
-                ": nabla derives gradients of scalars and Jacobians of vectors (a matrix-valued f has a ",
-                "higher-order derivative)");
-    raw = jacobian(f, x);
+    raw = forward(f, x, d);
     d.kind = DerivKind::jacobian;
-    if (opts.steps) d.steps.push_back({"forward mode: ∂y/∂x per node, numerator layout", "∂f/∂" + wrt + " = " + to_text(raw, names)});
-    if (opts.layout == Layout::denominator) raw = transpose(raw);
+    if (opts.steps) {
+      const char* how = d.vec_form ? "forward mode: ∂vec(y)/∂vec(x)ᵀ per node, by the Kronecker forms"
+                        : x->shape.is_scalar() ? "forward mode: dy/dx per node"
+                                               : "forward mode: ∂y/∂x per node, numerator layout";
+      d.steps.push_back({how, (d.vec_form ? "∂vec(f)/∂vec(" + wrt + ")ᵀ = " : "∂f/∂" + wrt + " = ") +
+                                  to_text(raw, names)});
+    }
+    if (opts.layout == Layout::denominator && !by_scalar_shaped(d)) raw = transpose(raw);
   }
   d.raw = raw;
   d.result = simplify(raw, &d.rules);
@@ -445,7 +496,7 @@ Derivative differentiate(const Expr& f, const std::string& wrt, const Declaratio
   return d;
 }
 
-std::string format_steps(const Derivative& d, const std::string& fname) {
+std::string format_steps(const Derivative& d, const std::string& fname, const Declarations* decls) {
   std::ostringstream os;
   if (!d.intermediates.empty()) {
     os << "intermediate variables:\n";
@@ -467,8 +518,12 @@ std::string format_steps(const Derivative& d, const std::string& fname) {
                        : d.layout == Layout::denominator ? "denominator layout"
                        : d.kind == DerivKind::gradient ? "shaped like the variable"
                                                        : "numerator layout";
-  os << "result (" << kind << ", " << layout << ", " << d.shape.str() << "):\n  " << to_text(d.result) << "\n";
-  (void)fname;
+  std::string what = kind;
+  if (d.vec_form) what += d.layout == Layout::denominator ? ", ∂vec(" + fname + ")ᵀ/∂vec(" + d.by + ")"
+                                                          : ", ∂vec(" + fname + ")/∂vec(" + d.by + ")ᵀ";
+  else if (d.by_shape.is_scalar() && !d.of_shape.is_scalar() && !d.of_shape.is_vector()) layout = "shaped like f";
+  os << "result (" << what << ", " << layout << ", " << d.shape.str() << "):\n  " << (decls ? name_repeated(d.result, *decls).text : to_text(d.result)) << "\n";
+  if (auto ix = index_notation(d, fname)) os << "index notation:\n  " << *ix << "\n";
   return os.str();
 }
 

@@ -1,6 +1,7 @@
 // Lowering to nabla's ops: evaluation in float64, the JSON values reader,
 // random values, and the check against autodiff and finite differences.
 #include <cmath>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <unordered_map>
 
@@ -98,6 +99,19 @@ struct Evaluator {
         for (auto& a : e->args) parts.push_back(run(a));
         return concat(parts, 0);
       }
+      case Op::kron: {  // blocks A_ij B: A [r1,1,c1,1] ⊙ B [1,r2,1,c2], read as (r1·r2) × (c1·c2)
+        Tensor a = run(e->args[0]), c = run(e->args[1]);
+        const int64_t r1 = a.size(0), c1 = a.size(1), r2 = c.size(0), c2 = c.size(1);
+        return reshape(reshape(a, {r1, 1, c1, 1}) * reshape(c, {1, r2, 1, c2}), {r1 * r2, c1 * c2});
+      }
+      case Op::commutation: {  // K[j + n·i, i + m·j] = 1: vec(Mᵀ) = K vec(M)
+        const int64_t m = dim(e->args[0]->shape.rows), n = dim(e->args[0]->shape.cols), mn = dim(e->shape.rows);
+        Tensor k = zeros({mn, mn}, kF64);  // its size checked as every tensor's is
+        double* p = k.data_ptr<double>();
+        for (int64_t i = 0; i < m; ++i)
+          for (int64_t j = 0; j < n; ++j) p[(j + n * i) * mn + i + m * j] = 1;
+        return k;
+      }
       case Op::func: break;
     }
     Tensor a = run(e->args[0]);
@@ -125,6 +139,7 @@ struct Evaluator {
         }
         return as2d(diag(a), a.size(0), 1);
       }
+      case Fn::vec: return reshape(nabla::transpose(a, 0, 1).contiguous(), {a.numel(), 1});  // column-major
     }
     throw Error("internal: unknown function", ErrorKind::internal);
   }
@@ -246,13 +261,23 @@ Bindings random_values(const Declarations& decls, uint64_t seed, Bindings base) 
 
 std::string tensor_to_json(const Tensor& t, bool as_vector) {
   Tensor c = t.contiguous().to(kFloat64).detach();
-  int64_t r = c.dim() == 2 ? c.size(0) : c.numel(), k = c.dim() == 2 ? c.size(1) : 1;
   std::vector<double> v = c.to_vector<double>();
   auto num = [](double x) { return std::isfinite(x) ? nlohmann::json(x) : nlohmann::json(nullptr); };
   nlohmann::json j;
-  if (r * k == 1) {
+  if (c.dim() > 2) {  // a tensor: nested arrays, outermost index first
+    std::vector<int64_t> dims(c.shape().begin(), c.shape().end());
+    size_t at = 0;
+    std::function<nlohmann::json(size_t)> nest = [&](size_t axis) {
+      nlohmann::json a = nlohmann::json::array();
+      for (int64_t i = 0; i < dims[axis]; ++i) a.push_back(axis + 1 == dims.size() ? num(v[at++]) : nest(axis + 1));
+      return a;
+    };
+    return nest(0).dump();
+  }
+  int64_t r = c.dim() == 2 ? c.size(0) : c.numel(), k = c.dim() == 2 ? c.size(1) : 1;
+  if (r * k == 1 && c.dim() != 1) {
     j = num(v[0]);
-  } else if (as_vector && k == 1) {
+  } else if ((as_vector && k == 1) || c.dim() == 1) {
     j = nlohmann::json::array();
     for (double x : v) j.push_back(num(x));
   } else {
@@ -294,6 +319,7 @@ CheckReport check(const Expr& f, const std::string& wrt, const Derivative& d, co
   Tensor x0 = b.values[wrt].contiguous().to(kFloat64).clone();
   int64_t xr = x0.size(0), xc = x0.size(1), n = x0.numel();
   Tensor sym = evaluate(d.result, b).contiguous();
+  if (d.vec_form) sym = derivative_tensor(d, sym, b);  // in the references' order: row-major, F's indices then X's
   bool second = d.kind == DerivKind::hessian;
   bool transposed = (d.kind == DerivKind::gradient && d.layout == Layout::numerator) ||
                     (d.kind != DerivKind::gradient && d.layout == Layout::denominator);

@@ -25,8 +25,30 @@ Dim Dim::symbol(const std::string& name) {
 }
 
 std::string Dim::as_symbol() const {
-  if (c_ == 0 && terms_.size() == 1 && terms_[0].second == 1) return terms_[0].first;
+  if (c_ == 0 && terms_.size() == 1 && terms_[0].second == 1 && terms_[0].first.find('*') == std::string::npos)
+    return terms_[0].first;
   return "";
+}
+
+// A term's name is a monomial: its symbols sorted and joined by '*' ("m*n").
+static std::vector<std::string> monomial_symbols(const std::string& m) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  for (size_t i = 0; i <= m.size(); ++i)
+    if (i == m.size() || m[i] == '*') {
+      out.push_back(m.substr(start, i - start));
+      start = i + 1;
+    }
+  return out;
+}
+
+static std::string monomial_product(const std::string& a, const std::string& b) {
+  std::vector<std::string> s = monomial_symbols(a), t = monomial_symbols(b);
+  s.insert(s.end(), t.begin(), t.end());
+  std::sort(s.begin(), s.end());
+  std::string out;
+  for (auto& x : s) out += (out.empty() ? "" : "*") + x;
+  return out;
 }
 
 static std::vector<std::pair<std::string, int64_t>> merge_terms(
@@ -52,6 +74,19 @@ Dim Dim::operator-(const Dim& o) const {
   Dim r;
   r.c_ = c_ - o.c_;
   r.terms_ = merge_terms(terms_, o.terms_, -1);
+  return r;
+}
+
+Dim Dim::operator*(const Dim& o) const {
+  std::map<std::string, int64_t> m;
+  for (auto& [s, k] : terms_) m[s] += k * o.c_;
+  for (auto& [s, k] : o.terms_) m[s] += k * c_;
+  for (auto& [s, k] : terms_)
+    for (auto& [t, q] : o.terms_) m[monomial_product(s, t)] += k * q;
+  Dim r;
+  r.c_ = c_ * o.c_;
+  for (auto& [s, k] : m)
+    if (k != 0) r.terms_.push_back({s, k});
   return r;
 }
 
@@ -81,9 +116,14 @@ std::string Dim::str() const {
 int64_t Dim::eval(const std::map<std::string, int64_t>& dims) const {
   int64_t v = c_;
   for (auto& [s, k] : terms_) {
-    auto it = dims.find(s);
-    NABLA_CHECK(it != dims.end(), "dimension '", s, "' is not bound (give a value whose shape fixes it)");
-    v += k * it->second;
+    int64_t p = 1;
+    for (auto& sym : monomial_symbols(s)) {
+      auto it = dims.find(sym);
+      NABLA_CHECK(it != dims.end(), "dimension '", sym, "' is not bound (give a value whose shape fixes it)");
+      NABLA_CHECK(!__builtin_mul_overflow(p, it->second, &p), "dimension ", str(), " overflows");
+    }
+    NABLA_CHECK(!__builtin_mul_overflow(k, p, &p) && !__builtin_add_overflow(v, p, &v), "dimension ", str(),
+                " overflows");
   }
   return v;
 }
@@ -634,6 +674,8 @@ Expr transpose(const Expr& a) {
     case Op::func:
       if (a->fn == Fn::diag && a->shape.is_square() && a->args[0]->shape.is_vector()) return a;
       break;
+    case Op::kron: return kron(transpose(a->args[0]), transpose(a->args[1]));  // (A ⊗ B)' = A' ⊗ B'
+    case Op::commutation: return commutation(a->args[0]->shape.cols, a->args[0]->shape.rows);  // K(m,n)' = K(n,m)
     case Op::constant: case Op::variable: case Op::dim: case Op::vcat: case Op::add: case Op::hadamard:
     case Op::power:
       break;
@@ -650,7 +692,7 @@ static double fold(Fn f, double x) {
 #define NABLA_ELEMENTWISE(NAME, ...) case Fn::NAME:
 #include "nabla/elementwise.def"
       return fold_elementwise(f, x);
-    case Fn::sum: case Fn::tr: case Fn::det: case Fn::diag: return x;
+    case Fn::sum: case Fn::tr: case Fn::det: case Fn::diag: case Fn::vec: return x;
     case Fn::logdet: return std::log(x);
     case Fn::inv: return 1 / x;
     case Fn::softmax: return 1;
@@ -686,6 +728,11 @@ Expr func(Fn f, const Expr& a) {
                          " is ", s.str());
         out = Shape{s.rows, 1};
       }
+      break;
+    case Fn::vec:
+      if (s.cols.is_one()) return a;  // a column is its own vec
+      if (s.rows.is_one()) return transpose(a);
+      out = Shape{s.rows * s.cols, 1};
       break;
     default: break;
   }
@@ -785,6 +832,44 @@ Expr inner(const Expr& a, const Expr& b) {
   if (a->shape.is_col()) return mul(transpose(a), b);
   if (a->shape.is_row()) return mul(a, transpose(b));
   return func(Fn::sum, hadamard(a, b));
+}
+
+// ---- Kronecker products, vec, commutation ----------------------------------------
+// Canonical Kron: two non-scalar factors (a scalar factor scales: s ⊗ B = s·B),
+// numeric coefficients and scalar factors pulled out in front (a Mul),
+// I_m ⊗ I_n = I_mn, and zeros absorb.
+
+Expr kron(const Expr& a, const Expr& b) {
+  if (a->shape.is_scalar() || b->shape.is_scalar()) return mul(a, b);
+  const Shape s{a->shape.rows * b->shape.rows, a->shape.cols * b->shape.cols};
+  if (is_zero(a) || is_zero(b)) return zero(s);
+  if (a->op == Op::identity && b->op == Op::identity) return identity(s.rows);
+  if (a->op == Op::ones && b->op == Op::ones) return ones(s);
+  // (c·s·A) ⊗ B = c·s·(A ⊗ B)
+  auto split = [](const Expr& e, std::vector<Expr>& outside) -> Expr {
+    if (e->op != Op::mul || (e->value == 1 && e->nscalars == 0)) return e;
+    outside.push_back(constant(e->value));
+    for (int i = 0; i < e->nscalars; ++i) outside.push_back(e->args[i]);
+    std::vector<Expr> chain(e->args.begin() + e->nscalars, e->args.end());
+    return pure_chain(chain);
+  };
+  std::vector<Expr> outside;
+  Expr pa = split(a, outside), pb = split(b, outside);
+  Node n = blank(Op::kron, s);
+  n.args = {pa, pb};
+  Expr core = intern(std::move(n));
+  if (outside.empty()) return core;
+  outside.push_back(core);
+  return mul(outside);
+}
+
+Expr vec(const Expr& a) { return func(Fn::vec, a); }
+
+Expr commutation(const Dim& m, const Dim& n) {
+  if (m.is_one() || n.is_one()) return identity(m * n);
+  Node k = blank(Op::commutation, Shape{m * n, m * n});
+  k.args = {zero(Shape{m, n})};
+  return intern(std::move(k));
 }
 
 // ---- declarations ---------------------------------------------------------------

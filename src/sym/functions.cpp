@@ -30,6 +30,7 @@ const char* fn_name(Fn f) {
     case Fn::softmax: return "softmax";
     case Fn::norm2: return "norm2";
     case Fn::diag: return "diag";
+    case Fn::vec: return "vec";
 #define NABLA_ELEMENTWISE(NAME, ...) \
   case Fn::NAME: return #NAME;
 #include "nabla/elementwise.def"
@@ -43,7 +44,7 @@ bool fn_is_elementwise(Fn f) {
 #include "nabla/elementwise.def"
       return true;
     case Fn::sum: case Fn::tr: case Fn::det: case Fn::logdet: case Fn::inv: case Fn::softmax:
-    case Fn::norm2: case Fn::diag:
+    case Fn::norm2: case Fn::diag: case Fn::vec:
       return false;
   }
   return false;
@@ -54,6 +55,7 @@ bool lookup_fn(const std::string& name, Fn& f) {
       {"sum", Fn::sum},         {"tr", Fn::tr},   {"trace", Fn::tr},      {"det", Fn::det},
       {"logdet", Fn::logdet},   {"inv", Fn::inv}, {"softmax", Fn::softmax}, {"norm2", Fn::norm2},
       {"norm", Fn::norm2},      {"diag", Fn::diag},
+      {"vec", Fn::vec},
 #define NABLA_ELEMENTWISE(NAME, ...) {#NAME, Fn::NAME},
 #include "nabla/elementwise.def"
   };
@@ -71,7 +73,7 @@ double fold_elementwise(Fn f, double x) {
   case Fn::NAME: return NAME##_rule{}.f<double>(x);
 #include "nabla/elementwise.def"
     case Fn::sum: case Fn::tr: case Fn::det: case Fn::logdet: case Fn::inv: case Fn::softmax:
-    case Fn::norm2: case Fn::diag:
+    case Fn::norm2: case Fn::diag: case Fn::vec:
       break;
   }
   throw Error(std::string("internal: ") + fn_name(f) + " is not element-wise", ErrorKind::internal);
@@ -83,7 +85,7 @@ Expr elementwise_derivative(Fn f, const Expr& a) {
   case Fn::NAME: return NAME##_rule{}.df(ew::Ew{a}, ew::Ew{func(Fn::NAME, a)}).e;
 #include "nabla/elementwise.def"
     case Fn::sum: case Fn::tr: case Fn::det: case Fn::logdet: case Fn::inv: case Fn::softmax:
-    case Fn::norm2: case Fn::diag:
+    case Fn::norm2: case Fn::diag: case Fn::vec:
       break;
   }
   throw Error(std::string("internal: ") + fn_name(f) + " is not element-wise", ErrorKind::internal);
@@ -96,7 +98,7 @@ std::string elementwise_latex(Fn f, const std::string& arg, const std::string& p
   case Fn::NAME: form = NAME##_rule::latex; break;
 #include "nabla/elementwise.def"
     case Fn::sum: case Fn::tr: case Fn::det: case Fn::logdet: case Fn::inv: case Fn::softmax:
-    case Fn::norm2: case Fn::diag:
+    case Fn::norm2: case Fn::diag: case Fn::vec:
       throw Error(std::string("internal: ") + fn_name(f) + " is not element-wise", ErrorKind::internal);
   }
   std::string s(form);
@@ -111,7 +113,7 @@ Tensor apply_elementwise(Fn f, const Tensor& a) {
   case Fn::NAME: return nabla::NAME(a);
 #include "nabla/elementwise.def"
     case Fn::sum: case Fn::tr: case Fn::det: case Fn::logdet: case Fn::inv: case Fn::softmax:
-    case Fn::norm2: case Fn::diag:
+    case Fn::norm2: case Fn::diag: case Fn::vec:
       break;
   }
   throw Error(std::string("internal: ") + fn_name(f) + " is not element-wise", ErrorKind::internal);

@@ -95,7 +95,8 @@ std::vector<Token> lex(const std::string& s) {
 bool is_reserved(const std::string& name) {
   Fn f;
   return lookup_fn(name, f) || name == "max" || name == "dot" || name == "eye" || name == "ones" ||
-         name == "zeros" || name == "mean" || name == "logsumexp" || name == "where";
+         name == "zeros" || name == "mean" || name == "logsumexp" || name == "where" || name == "kron" ||
+         name == "commutation";
 }
 
 constexpr int kMaxDepth = 256;
@@ -281,6 +282,20 @@ class Parser {
       }
       return d;
     }
+    if (e->op == Op::power && e->value == std::floor(e->value) && e->value >= 1 && e->value <= 8) {  // m*m
+      Dim one = to_dim(e->args[0], col), d = 1;
+      for (int k = 0; k < int(e->value); ++k) d = d * one;
+      return d;
+    }
+    if (e->op == Op::mul && e->value == std::floor(e->value) && e->value >= 1 && e->value < 1e9) {  // m*n
+      Dim d = int64_t(e->value);
+      for (const Expr& f : e->args) {
+        const bool pw = f->op == Op::power && f->value == std::floor(f->value) && f->value >= 1 && f->value <= 8;
+        Dim one = to_dim(pw ? f->args[0] : f, col);
+        for (int k = 0; k < (pw ? int(f->value) : 1); ++k) d = d * one;
+      }
+      return d;
+    }
     fail(col, "expected a dimension (a positive integer or a dimension symbol), got " + to_text(e));
   }
 
@@ -342,6 +357,14 @@ class Parser {
     if (n == "logsumexp") {  // logsumexp(x) = log(sum(exp(x)))
       arity(1, 1);
       return at(name.col, [&] { return func(Fn::log, func(Fn::sum, func(Fn::exp, args[0]))); });
+    }
+    if (n == "kron") {
+      arity(2, 2);
+      return at(name.col, [&] { return kron(args[0], args[1]); });
+    }
+    if (n == "commutation") {
+      arity(2, 2);
+      return commutation(to_dim(args[0], cols[0]), to_dim(args[1], cols[1]));
     }
     if (n == "eye") {
       arity(1, 1);

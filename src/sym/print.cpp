@@ -96,6 +96,14 @@ class Printer {
         s += latex_ ? " \\end{bmatrix}" : "]";
         return {s, kAtom};
       }
+      case Op::kron:
+        if (latex_) return {wrap_factor(e->args[0]) + " \\otimes " + wrap_factor(e->args[1]), kMul};
+        return {"kron(" + print(e->args[0]).s + ", " + print(e->args[1]).s + ")", kAtom};
+      case Op::commutation: {
+        const Shape& b = e->args[0]->shape;
+        if (latex_) return {"K_{" + b.rows.str() + "," + b.cols.str() + "}", kAtom};
+        return {"commutation(" + b.rows.str() + "," + b.cols.str() + ")", kAtom};
+      }
     }
     return {"?", kAtom};
   }
@@ -250,7 +258,7 @@ class Printer {
       case Fn::inv: return {wrap(a, kPostfix) + "^{-1}", kPostfix};
       case Fn::det: return {"\\det" + paren(inner), kAtom};
       case Fn::logdet: return {"\\log\\det" + paren(inner), kAtom};
-      case Fn::sum: case Fn::tr: case Fn::softmax: case Fn::diag:
+      case Fn::sum: case Fn::tr: case Fn::softmax: case Fn::diag: case Fn::vec:
         return {"\\operatorname{" + std::string(fn_name(e->fn)) + "}" + paren(inner), kAtom};
 #define NABLA_ELEMENTWISE(NAME, ...) case Fn::NAME:
 #include "nabla/elementwise.def"
@@ -278,6 +286,8 @@ const char* op_name(Op op) {
     case Op::transpose: return "transpose";
     case Op::func: return "func";
     case Op::vcat: return "vcat";
+    case Op::kron: return "kron";
+    case Op::commutation: return "commutation";
   }
   return "?";
 }

@@ -3,6 +3,7 @@
 // rebuilds bottom-up through the smart constructors, then tries the rules on
 // each node until none fires (bounded).
 #include <cmath>
+#include <optional>
 #include <unordered_map>
 
 #include "nabla/error.hpp"
@@ -125,6 +126,22 @@ Expr sum_hadamard_inner(const Expr& e) {
   return inner(h->args[0], b);
 }
 
+int count_transposes(const Expr& e);
+
+// sum(P .* Q) = tr(P'*Q) for two matrices when P' has fewer transposes than P:
+// sum(inv(X)' .* B) = tr(inv(X)*B).
+Expr sum_hadamard_trace(const Expr& e) {
+  if (e->op != Op::func || e->fn != Fn::sum) return nullptr;
+  const Expr& h = e->args[0];
+  if (h->op != Op::hadamard || h->args.size() != 2 || h->shape.is_vector()) return nullptr;
+  for (int i = 0; i < 2; ++i) {
+    const Expr &p = h->args[size_t(i)], &q = h->args[size_t(1 - i)];
+    Expr pt = transpose(p);
+    if (count_transposes(pt) < count_transposes(p)) return func(Fn::tr, mul(pt, q));
+  }
+  return nullptr;
+}
+
 // sum(c·s·X) = c·s·sum(X): constant and scalar factors leave the sum.
 Expr sum_linear(const Expr& e) {
   if (e->op != Op::func || e->fn != Fn::sum) return nullptr;
@@ -201,30 +218,36 @@ Expr trace_rules(const Expr& e) {
   return nullptr;
 }
 
-// diag(v)*u = v .* u and u'*diag(v) = (v .* u)' for vectors u.
-Expr diag_vector(const Expr& e) {
+// Rewrites each adjacent pair (a, b) of e's matrix chain that `merge` combines
+// into one factor; nullptr when no pair merges.
+Expr merge_adjacent(const Expr& e, Expr (*merge)(const Expr&, const Expr&)) {
   if (e->op != Op::mul) return nullptr;
   size_t ns = e->nscalars, k = e->args.size();
   for (size_t i = ns; i + 1 < k; ++i) {
-    const Expr& a = e->args[i];
-    const Expr& b = e->args[i + 1];
-    Expr merged;
-    if (a->op == Op::func && a->fn == Fn::diag && a->args[0]->shape.is_col() && b->shape.is_col())
-      merged = hadamard(a->args[0], b);
-    else if (b->op == Op::func && b->fn == Fn::diag && b->args[0]->shape.is_col() && a->shape.is_row())
-      merged = hadamard(a, transpose(b->args[0]));
-    else if (a->op == Op::func && a->fn == Fn::diag && b->op == Op::func && b->fn == Fn::diag &&
-             a->args[0]->shape.is_col() && b->args[0]->shape.is_col())
-      merged = func(Fn::diag, hadamard(a->args[0], b->args[0]));
-    if (!merged) continue;
+    Expr m = merge(e->args[i], e->args[i + 1]);
+    if (!m) continue;
     std::vector<Expr> fs{constant(e->value)};
     for (size_t j = 0; j < k; ++j) {
-      if (j == i) fs.push_back(merged);
+      if (j == i) fs.push_back(m);
       else if (j != i + 1) fs.push_back(e->args[j]);
     }
     return mul(fs);
   }
   return nullptr;
+}
+
+// diag(v)*u = v .* u and u'*diag(v) = (v .* u)' for vectors u.
+Expr diag_vector(const Expr& e) {
+  return merge_adjacent(e, [](const Expr& a, const Expr& b) -> Expr {
+    if (a->op == Op::func && a->fn == Fn::diag && a->args[0]->shape.is_col() && b->shape.is_col())
+      return hadamard(a->args[0], b);
+    if (b->op == Op::func && b->fn == Fn::diag && b->args[0]->shape.is_col() && a->shape.is_row())
+      return hadamard(a, transpose(b->args[0]));
+    if (a->op == Op::func && a->fn == Fn::diag && b->op == Op::func && b->fn == Fn::diag &&
+        a->args[0]->shape.is_col() && b->args[0]->shape.is_col())
+      return func(Fn::diag, hadamard(a->args[0], b->args[0]));
+    return nullptr;
+  });
 }
 
 // inv(X)*X = I, X*inv(X) = I (and transposed).
@@ -427,17 +450,113 @@ Expr common_coefficient(const Expr& e) {
   return mul(constant(c), add(terms));
 }
 
+// (A ⊗ B)*(C ⊗ D) = (A*C) ⊗ (B*D) where the products exist.
+Expr kron_mixed(const Expr& e) {
+  return merge_adjacent(e, [](const Expr& a, const Expr& b) -> Expr {
+    if (a->op != Op::kron || b->op != Op::kron) return nullptr;
+    const Expr &A = a->args[0], &B = a->args[1], &C = b->args[0], &D = b->args[1];
+    if (A->shape.cols != C->shape.rows || B->shape.cols != D->shape.rows) return nullptr;
+    return kron(mul(A, C), mul(B, D));
+  });
+}
+
+// vec(M)' with M's shape, if e is one.
+const Expr* vec_row_of(const Expr& e) {
+  if (e->op == Op::transpose && e->args[0]->op == Op::func && e->args[0]->fn == Fn::vec) return &e->args[0]->args[0];
+  return nullptr;
+}
+
+// (A ⊗ B)*vec(M) = vec(B*M*A') and vec(M)'*(A ⊗ B) = vec(B'*M*A)'.
+Expr kron_vec(const Expr& e) {
+  return merge_adjacent(e, [](const Expr& a, const Expr& b) -> Expr {
+    if (a->op == Op::kron && b->op == Op::func && b->fn == Fn::vec) {
+      const Expr &A = a->args[0], &B = a->args[1], &M = b->args[0];
+      if (B->shape.cols != M->shape.rows || A->shape.cols != M->shape.cols) return nullptr;
+      return vec(mul({B, M, transpose(A)}));
+    }
+    const Expr* M = vec_row_of(a);
+    if (M && b->op == Op::kron) {
+      const Expr &A = b->args[0], &B = b->args[1];
+      if (B->shape.rows != (*M)->shape.rows || A->shape.rows != (*M)->shape.cols) return nullptr;
+      return transpose(vec(mul({transpose(B), *M, A})));
+    }
+    return nullptr;
+  });
+}
+
+// K(m,n)*vec(M) = vec(M') for M m×n, and K(n,m)*K(m,n) = I.
+Expr commutation_vec(const Expr& e) {
+  return merge_adjacent(e, [](const Expr& a, const Expr& b) -> Expr {
+    if (a->op != Op::commutation) return nullptr;
+    const Shape& ka = a->args[0]->shape;
+    if (b->op == Op::func && b->fn == Fn::vec && b->args[0]->shape == ka) return vec(transpose(b->args[0]));
+    if (b->op == Op::commutation && b->args[0]->shape == ka.t()) return identity(a->shape.rows);
+    return nullptr;
+  });
+}
+
+// vec(A) .* vec(B) = vec(A .* B).
+Expr vec_hadamard(const Expr& e) {
+  if (e->op != Op::hadamard) return nullptr;
+  std::vector<Expr> inside;
+  for (auto& f : e->args) {
+    if (f->op != Op::func || f->fn != Fn::vec) return nullptr;
+    if (!inside.empty() && inside[0]->shape != f->args[0]->shape) return nullptr;
+    inside.push_back(f->args[0]);
+  }
+  return vec(hadamard(inside));
+}
+
+// The square factors of a product's chain, or nothing when one is not square.
+std::optional<std::vector<Expr>> square_chain(const Expr& m) {
+  if (m->op != Op::mul || m->args.size() - size_t(m->nscalars) < 2) return std::nullopt;
+  std::vector<Expr> chain(m->args.begin() + m->nscalars, m->args.end());
+  for (auto& f : chain)
+    if (!f->shape.is_square()) return std::nullopt;
+  return chain;
+}
+
+// det(c·s·A·B) = c^n·s^n·det(A)·det(B) for square A, B (n×n): the constant only for a numeric n.
+Expr det_product(const Expr& e) {
+  if (e->op != Op::func || (e->fn != Fn::det && e->fn != Fn::logdet)) return nullptr;
+  const Expr& m = e->args[0];
+  auto chain = square_chain(m);
+  if (!chain || m->value != 1 || m->nscalars != 0) return nullptr;
+  std::vector<Expr> parts;
+  for (auto& f : *chain) parts.push_back(func(e->fn, f));
+  return e->fn == Fn::det ? mul(parts) : add(parts);
+}
+
+// inv(A*B) = inv(B)*inv(A) for square A, B.
+Expr inv_product(const Expr& e) {
+  if (e->op != Op::func || e->fn != Fn::inv) return nullptr;
+  const Expr& m = e->args[0];
+  auto chain = square_chain(m);
+  if (!chain) return nullptr;
+  std::vector<Expr> fs{constant(1 / m->value)};
+  for (int i = 0; i < m->nscalars; ++i) fs.push_back(power(m->args[size_t(i)], -1));
+  for (size_t i = chain->size(); i-- > 0;) fs.push_back(func(Fn::inv, (*chain)[i]));
+  return mul(fs);
+}
+
 const Rule kRules[] = {
     {"diag is linear: diag(a) + diag(b) = diag(a + b)", diag_sum},
     {"transpose of a sum: (A + B)' = A' + B'", transpose_sum},
     {"factor a common right factor: P*F + Q*F = (P + Q)*F", factor_right},
     {"factor a common left factor: F*P + F*Q = F*(P + Q)", factor_left},
     {"sum of a hadamard product is an inner product: sum(a .* b) = a'*b", sum_hadamard_inner},
+    {"sum of a hadamard product is a trace: sum(A' .* B) = tr(A*B)", sum_hadamard_trace},
     {"sum is linear: sum(c*X) = c*sum(X), sum(ones(m,n)) = m*n", sum_linear},
     {"a row of ones sums: ones(n)'*v = sum(v)", ones_product_sum},
     {"trace: linear, cyclic to a scalar: tr(v*w') = w'*v", trace_rules},
     {"diag times a vector is a hadamard product: diag(v)*u = v .* u", diag_vector},
     {"an inverse cancels: inv(X)*X = I", inverse_cancel},
+    {"determinant of a product: det(A*B) = det(A)*det(B)", det_product},
+    {"inverse of a product: inv(A*B) = inv(B)*inv(A)", inv_product},
+    {"mixed product: kron(A, B)*kron(C, D) = kron(A*C, B*D)", kron_mixed},
+    {"vec of a product: kron(A, B)*vec(M) = vec(B*M*A')", kron_vec},
+    {"commutation: commutation(m,n)*vec(M) = vec(M')", commutation_vec},
+    {"vec is element-wise: vec(A) .* vec(B) = vec(A .* B)", vec_hadamard},
     {"squared norm is an inner product: norm2(a)^2 = a'*a", norm_squared},
     {"hadamard distributes over a sum where factors cancel: (a ./ s + b) .* s = a + b .* s", hadamard_distribute},
     {"an inner product whose hadamard cancels is a sum: s'*(y ./ s) = sum(y)", inner_cancel},
@@ -468,7 +587,9 @@ Expr rebuild(const Expr& e, const std::vector<Expr>& args) {
     case Op::transpose: return transpose(args[0]);
     case Op::func: return func(e->fn, args[0]);
     case Op::vcat: return vcat(args);
+    case Op::kron: return kron(args[0], args[1]);
     case Op::constant: case Op::variable: case Op::dim: case Op::zero: case Op::identity: case Op::ones:
+    case Op::commutation:
       return e;
   }
   return e;

@@ -354,7 +354,15 @@ Tensor linspace(double start, double end, int64_t steps, TensorOptions o) {
 Tensor eye(int64_t n, TensorOptions o) { return eye(n, n, o); }
 Tensor eye(int64_t n, int64_t m, TensorOptions o) {
   NABLA_CHECK(n >= 0 && m >= 0, "eye: sizes must be non-negative, got ", n, "x", m);
-  return generate({n, m}, o, [&](int64_t i) { return (i / m == i % m) ? 1.0 : 0.0; });
+  // zeros and then the diagonal: the element-wise generator's two integer
+  // divisions per element cost 15x the fill (jacobian()'s seed, hessian()'s directions)
+  Tensor t = make_tensor({n, m}, o.dtype_);
+  std::memset(t.impl()->bytes(), 0, static_cast<size_t>(n * m) * itemsize(o.dtype_));
+  dispatch(o.dtype_, [&]<class T>() {
+    T* p = t.impl()->data<T>();
+    for (int64_t i = 0, k = std::min(n, m); i < k; ++i) p[i * (m + 1)] = static_cast<T>(1.0);
+  });
+  return finish(std::move(t), o);
 }
 
 template <class V>

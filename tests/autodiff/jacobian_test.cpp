@@ -6,7 +6,9 @@
 
 #include <cmath>
 
+#include "autodiff/engine.hpp"
 #include "autodiff/test_helpers.hpp"
+#include "graph/autograd_meta.hpp"
 #include "nabla/nabla.hpp"
 #include "nabla/nn_functional.hpp"
 
@@ -263,6 +265,93 @@ TEST(JacDiagonal, NonElementwiseIsRefused) {
   Tensor x = tensor({1.0, 2.0}, kF);
   EXPECT_THROW(jacobian_diagonal([](const Tensor& t) { return t * sum(t); }, x), Error);
   EXPECT_THROW(jacobian_diagonal([](const Tensor& t) { return softmax(t, 0); }, x), Error);
+}
+
+// ---- the compact diagonal seed of reverse Jacobians (Note [Compact diagonal batches]) ----
+
+// The reverse Jacobian with the dense m×m identity as the seed: the path before
+// compact seeds (marked diagonal: element-wise VJPs and A x skip its zeros), or
+// with `plain` an unmarked identity, through every VJP's general rule.
+Tensor dense_seed_jacobian(const TensorFn& f, const Tensor& x, bool plain) {
+  Tensor xr = x.detach().requires_grad_();
+  Tensor y = f(xr);
+  Tensor seed = eye(y.numel(), y.dtype());
+  if (!plain) set_diag_batch(seed, true);
+  Tensor g = grad_batched({y}, {xr}, {seed}, 1, false)[0];
+  set_diag_batch(g, false);
+  return g.reshape({y.numel(), x.numel()}).contiguous();
+}
+
+TEST(JacCompactSeed, MatchesTheDenseSeedAndFiniteDifferences) {
+  // chains that keep the seed compact (element-wise ops, then A x), that end it
+  // early (add, mul, a reduction, softmax, reshape: expanded), and A x with A
+  // as a second input (its ∂/∂A needs the dense seed)
+  Generator gen(21);
+  Tensor a = randn({7, 5}, gen, kF) * 0.4, b = randn({7, 7}, gen, kF) * 0.3, x = randn({5}, gen, kF);
+  std::vector<TensorFn> fs = {
+      [a](const Tensor& t) { return tanh(matmul(a, t)); },
+      [a](const Tensor& t) { return exp(sigmoid(tanh(matmul(a, t)))); },
+      [a, b](const Tensor& t) { return tanh(matmul(b, sin(matmul(a, t)))); },
+      [a](const Tensor& t) { return tanh(matmul(a, t)) * 2.0 + sin(matmul(a, t)); },
+      [a](const Tensor& t) { return tanh(matmul(a, t) + sum(t)); },
+      [a](const Tensor& t) { return softmax(tanh(matmul(a, t)), 0); },
+      [a](const Tensor& t) { return tanh(matmul(a, t).reshape({7, 1}).reshape({7})); },
+      [a](const Tensor& t) { return tanh(matmul(a, t)) * matmul(a, t); },
+  };
+  for (size_t i = 0; i < fs.size(); ++i) {
+    SCOPED_TRACE(i);
+    Tensor j = jacobian(fs[i], x, opts(JacobianMode::reverse));
+    // bit for bit the former path where it kept the diagonal
+    EXPECT_TRUE(equal(j, dense_seed_jacobian(fs[i], x, false)));
+    expect_close(j, dense_seed_jacobian(fs[i], x, true));
+    expect_close(j, numeric_jacobian(fs[i], x), 1e-7);
+    expect_close(jacobian(fs[i], x, opts(JacobianMode::reverse, JacobianLayout::denominator)), j.t().contiguous());
+  }
+  // two inputs: A x with A requiring grad too
+  auto two = [](const std::vector<Tensor>& v) { return tanh(matmul(v[0], v[1])); };
+  std::vector<Tensor> jr = jacobian(two, {a, x}, opts(JacobianMode::reverse));
+  std::vector<Tensor> jf = jacobian(two, {a, x}, opts(JacobianMode::forward));
+  ASSERT_EQ(jr.size(), 2u);
+  expect_close(jr[0], jf[0]);
+  expect_close(jr[1], jf[1]);
+  expect_close(jr[1], jacobian(fs[0], x));
+}
+
+TEST(JacCompactSeed, Float32AndCreateGraph) {
+  Generator gen(22);
+  Tensor a = randn({30, 30}, gen) * 0.2, x = randn({30}, gen);
+  auto f = [a](const Tensor& t) { return tanh(matmul(a, t)); };
+  Tensor y = tanh(matmul(a, x));
+  Tensor hand = unsqueeze(1.0 - y * y, 1) * a;  // diag(1 − tanh²(Ax)) A
+  Tensor j = jacobian(f, x);
+  EXPECT_EQ(j.dtype(), kFloat32);
+  expect_close(j, hand, 1e-6);
+  // create_graph keeps the dense seed: the Jacobian can be differentiated again
+  JacobianOptions o = opts(JacobianMode::reverse);
+  o.create_graph = true;
+  Tensor xd = x.to(kF);
+  Tensor jd = jacobian([&](const Tensor& t) { return tanh(matmul(a.to(kF), t)); }, xd, o);
+  expect_close(jd, hand.to(kF), 1e-6);
+}
+
+TEST(JacCompactSeed, CompactGradientsAddUp) {
+  // two outputs seeded compact reach x through element-wise ops alone: the
+  // sum stays compact in the pass and comes back as the dense diag(tanh' + sin')
+  Generator gen(23);
+  Tensor x = randn({6}, gen, kF);
+  Tensor xr = x.detach().requires_grad_();
+  Tensor y1 = tanh(xr), y2 = sin(xr);
+  Tensor s1 = ones({6}, kF), s2 = ones({6}, kF);
+  set_diag_compact(s1);
+  set_diag_compact(s2);
+  Tensor g = grad_batched({y1, y2}, {xr}, {s1, s2}, 1, false)[0];
+  EXPECT_FALSE(is_diag_compact(g));
+  Tensor t = tanh(x);
+  expect_close(g, diag(1.0 - t * t + cos(x)));
+  // a compact seed needs a vector output of its length and one batch dim
+  Tensor bad = ones({5}, kF);
+  set_diag_compact(bad);
+  EXPECT_THROW(grad_batched({tanh(xr)}, {xr}, {bad}, 1, false), Error);
 }
 
 }  // namespace

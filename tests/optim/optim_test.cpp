@@ -87,6 +87,38 @@ TEST(OptimAdamW, DecoupledWeightDecay) {
   EXPECT_NEAR(v[0], 0.99 - 0.1 / (1 + 1e-8), 1e-15);
 }
 
+TEST(OptimAdam, SubnormalStateIsFlushedAndTheCallersModeKept) {
+  // Note [Subnormal optimizer state]: once the gradient stops, exp_avg decays by
+  // β₁ per step; where it would turn subnormal (below 2⁻¹²⁶) it becomes 0, and
+  // the parameters move exactly as without the flush (the term is ~1e-30 of them).
+  const int64_t n = 40;  // whole vectors and a tail
+  Tensor p = full({n}, 0.5, kFloat32).requires_grad_();
+  optim::Adam opt({p}, {.lr = 1e-3});
+  p.set_grad(full({n}, 1e-3, kFloat32));
+  opt.step();
+  float m = 0.1f * 1e-3f;  // exp_avg after the first step, float arithmetic
+  int steps = 0;
+  while (m >= 0x1p-126f) m = 0.9f * m, ++steps;  // the steps until it would be subnormal
+  ASSERT_GT(m, 0.0f);
+  const std::vector<float> p1 = p.to_vector<float>();
+  for (int i = 0; i < steps; ++i) {
+    p.set_grad(zeros({n}, kFloat32));
+    opt.step();
+  }
+  std::vector<float> avg;
+  for (const auto& [name, t] : opt.state())
+    if (name == "exp_avg.0") avg = t.to_vector<float>();
+  ASSERT_EQ(avg.size(), static_cast<size_t>(n));
+  for (float a : avg) EXPECT_EQ(a, 0.0f);
+  // the parameters kept moving by m̂/(√v̂ + ε) while exp_avg was normal, and are finite
+  const std::vector<float> pn = p.to_vector<float>();
+  EXPECT_LT(pn[0], p1[0]);
+  for (float x : pn) EXPECT_EQ(x, pn[0]);
+  // the caller's floating-point mode is back: subnormal products are not flushed
+  volatile float a = 1e-30f, b = 1e-10f;
+  EXPECT_GT(a * b, 0.0f);
+}
+
 TEST(OptimCommon, SkipsParametersWithoutGradientAndZeroGrad) {
   Tensor a = ones({2}, kFloat64).requires_grad_(), b = ones({2}, kFloat64).requires_grad_();
   optim::SGD opt({a, b}, {.lr = 0.5});

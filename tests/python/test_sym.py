@@ -65,3 +65,25 @@ def test_errors_name_the_column():
         d.at(x=[[1, 2], [3, 4]])  # not a vector
     with pytest.raises(TypeError, match="wrt"):
         nb.sym.diff("x'*x", let="x:vector(n)")
+
+
+def test_tensor_valued_derivatives_match_torch(rng):
+    # A matrix by a matrix: the tensor shaped f.shape + X.shape, as torch's (and JAX's) jacobian
+    d = nb.sym.diff("tanh(A*X)", let="A:matrix(m,k) X:matrix(k,n)", wrt="X")
+    assert d.vec_form and d.index == "∂f_{ij}/∂X_{kl} = (1 - tanh(A*X).^2)_{ij} A_{ik} δ_{jl}"
+    A, X = rng.standard_normal((2, 3)), rng.standard_normal((3, 4))
+    J = torch.autograd.functional.jacobian(lambda x: torch.tanh(torch.tensor(A) @ x), torch.tensor(X))
+    T = d.at(A=A, X=X)
+    assert T.shape == (2, 4, 3, 4)
+    np.testing.assert_allclose(T, J.numpy(), rtol=1e-12, atol=1e-14)
+    # A vector by a matrix, and a matrix by a scalar (shaped like f)
+    w = nb.sym.diff("W*x", let="W:matrix(m,n) x:vector(n)", wrt="W")
+    W, x = rng.standard_normal((3, 2)), rng.standard_normal(2)
+    Jw = torch.autograd.functional.jacobian(lambda v: v @ torch.tensor(x), torch.tensor(W))
+    np.testing.assert_allclose(w.at(W=W, x=x), Jw.numpy(), rtol=1e-12)
+    t = nb.sym.diff("inv(A + t*B)", let="A:matrix(n,n) B:matrix(n,n) t:scalar", wrt="t")
+    A2, B2 = rng.standard_normal((3, 3)) + 3 * np.eye(3), rng.standard_normal((3, 3))
+    Jt = torch.autograd.functional.jacobian(lambda s: torch.linalg.inv(torch.tensor(A2) + s * torch.tensor(B2)),
+                                            torch.tensor(0.5, dtype=torch.float64))
+    assert not t.vec_form and t.index is None
+    np.testing.assert_allclose(t.at(A=A2, B=B2, t=0.5), Jt.numpy(), rtol=1e-10)

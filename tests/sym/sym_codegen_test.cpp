@@ -44,6 +44,9 @@ const std::vector<Case> kCases = {
      {"x"}},
     {"sum(sin(x) .* cos(x) + sinh(x) .* cosh(x)) + r*x + x'*diag(x)*x", "x:vector(n) r:rowvector(n)", {"x", "r"}},
     {"[x; 2*x]'*[x; x]", "x:vector(n)", {"x"}},
+    // tensor-valued: Kronecker products and the commutation matrix; by a scalar, shaped like f
+    {"A*X*B + X' + tanh(X)", "A:matrix(n,n) X:matrix(n,n) B:matrix(n,n)", {"X"}},
+    {"inv(A + t*B)", "A:matrix(n,n) B:matrix(n,n) t:scalar", {"t"}},
 };
 
 std::vector<Derivative> derive(const Case& c, Expr& f, Declarations& d) {
@@ -167,9 +170,9 @@ TEST(SymCodegen, RefusesNamesThatClash) {
 
 #ifdef NABLA_HAVE_GENERATED_CPP
 // codegen_generated.hpp holds `nabla diff "sum(tanh(W*x + b))" --wrt x --wrt W
-// --wrt b --emit cpp` and the same for kCases[2], written by the built command.
+// --wrt b --emit cpp` and the same for kCases[2] and kCases[8], written by the built command.
 TEST(SymCodegen, CppComputesWhatEvaluateDoes) {
-  for (size_t k : {size_t(0), size_t(2)}) {
+  for (size_t k : {size_t(0), size_t(2), size_t(8)}) {
     const Case& c = kCases[k];
     SCOPED_TRACE(c.expr);
     Expr f;
@@ -178,7 +181,8 @@ TEST(SymCodegen, CppComputesWhatEvaluateDoes) {
     Bindings b = random_values(d, 11);
     std::vector<Tensor> got;
     if (k == 0) got = codegen_case0(b.values.at("W"), b.values.at("x"), b.values.at("b"));
-    else got = codegen_case2(b.values.at("X"), b.values.at("A"));
+    else if (k == 2) got = codegen_case2(b.values.at("X"), b.values.at("A"));
+    else got = codegen_case8(b.values.at("A"), b.values.at("X"), b.values.at("B"));
     ASSERT_EQ(got.size(), ds.size() + 1);
     expect_same(evaluate(f, b), got[0].to_vector<double>(), "f");
     for (size_t i = 0; i < ds.size(); ++i)

@@ -200,11 +200,14 @@ TEST(SymHessian, Logistic) {
   expect_derivative(c);
 }
 TEST(SymHessian, Scalar) { expect_derivative({"x^3 + 2*x", "x:scalar", "x", "6*x", Layout::automatic, 2}); }
-TEST(SymHessian, MatrixVariableIsRefused) {
+// By a matrix, the Hessian is ∂vec(∇f)/∂vec(X)ᵀ (tests/sym/sym_tensor_test.cpp).
+TEST(SymHessian, MatrixVariableIsInVecForm) {
   auto d = nabla::sym::parse_declarations("X:matrix(n,n)");
   nabla::sym::DiffOptions o;
   o.order = 2;
-  EXPECT_THROW(nabla::sym::differentiate(nabla::sym::parse("logdet(X)", d), "X", d, o), nabla::Error);
+  nabla::sym::Derivative r = nabla::sym::differentiate(nabla::sym::parse("tr(X*X)", d), "X", d, o);
+  EXPECT_TRUE(r.vec_form);
+  EXPECT_EQ(nabla::sym::to_text(r.result), "2*commutation(n,n)");
 }
 
 // ---- Row vectors under diag -----------------------------------------------------
@@ -282,10 +285,14 @@ TEST(SymMixed, SecondDerivativesAcrossVariables) {
     EXPECT_EQ(rt.shape, r.shape.t());
     EXPECT_TRUE(check(f, c.x, rt, random_values(d, 4)).ok);
   }
+  // by a matrix: ∂vec(∇ₓf)/∂vec(A)ᵀ = ∂vec(A*y)/∂vec(A)ᵀ = y' ⊗ I
   DiffOptions o;
   o.order = 2;
-  o.then_wrt = "A";  // a matrix: not a second-derivative variable
-  EXPECT_THROW(differentiate(parse("x'*A*y", d), "x", d, o), nabla::Error);
+  o.then_wrt = "A";
+  Derivative ra = differentiate(parse("x'*A*y", d), "x", d, o);
+  EXPECT_TRUE(ra.vec_form);
+  EXPECT_EQ(to_text(ra.result), "kron(y', eye(n))");
+  EXPECT_TRUE(check(parse("x'*A*y", d), "x", ra, random_values(d, 5)).ok);
 }
 
 // mean and logsumexp; the softmax form recognized; exact rationals printed as such.

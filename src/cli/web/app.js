@@ -68,7 +68,12 @@ function showError(body) {
   $("status").textContent = "";
 }
 
-function derivativeHead(kind, name) {
+function derivativeHead(kind, name, vecForm) {
+  if (vecForm) {  // a tensor-valued derivative, as the matrix ∂vec(F)/∂vec(X)ᵀ
+    const x = latexName(name.includes(",") ? name.split(",")[1] : name);
+    const of = kind === "hessian" ? "\\nabla f" : "f";
+    return `\\frac{\\partial \\operatorname{vec}(${of})}{\\partial \\operatorname{vec}(${x})^{\\top}} = `;
+  }
   if (name.includes(",")) {  // a block of second derivatives, "x,y"
     const [x, y] = name.split(",").map(latexName);
     return `\\frac{\\partial^2 f}{\\partial ${x}\\,\\partial ${y}} = `;
@@ -112,8 +117,10 @@ function showResult(r) {
     const box = el("div", { class: "derivative", id: "d-" + name });
     box.append(el("h2", { text: `${kind} with respect to ${name.replace(",", " and ")}` }));
     const math = el("div", { class: "math" });
-    typeset(math, derivativeHead(kind, name) + d.latex, d.text);
+    typeset(math, derivativeHead(kind, name, d.vec_form === true) + d.latex, d.text);
     box.append(math);
+    if (typeof d.index === "string")  // the same derivative in index notation
+      box.append(el("p", { class: "index" }, "index notation: ", el("span", { class: "index-text", text: d.index })));
     box.append(el("p", { class: "meta" },
                   el("span", {}, "text: ", el("span", { class: "text", text: d.text })),
                   el("span", { text: `shape: ${d.shape[0]}×${d.shape[1]}` })));
