@@ -91,6 +91,7 @@ class Communicator {
   // on every rank) written into every rank's, in place.
   void broadcast(const std::vector<Tensor>& tensors);
   uint64_t broadcast(uint64_t value);
+  std::string broadcast(const std::string& text);
   // Σ over ranks of `value`.
   double allreduce_sum(double value);
 

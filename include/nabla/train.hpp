@@ -168,8 +168,10 @@ class Trainer {
   std::vector<EpochMetrics> fit(const std::string& out = "", const Callbacks& cb = {});
   void save(const std::string& path) const;
   // Trains as one replica of a data-parallel job over the ranks of `comm`
-  // (nabla/distributed.hpp), after resume() if any: rank 0's parameters and
-  // epoch count are broadcast, every rank takes its shard of each batch and
+  // (nabla/distributed.hpp), after resume() if any: every rank's settings
+  // (but data) and epoch count are checked against rank 0's (an Error names
+  // the first that differs), rank 0's parameters are broadcast, every rank
+  // takes its shard of each batch and
   // the gradients are summed over the ranks before each step, the replicas'
   // parameters are compared after each epoch (a mismatch is an Error), and
   // only rank 0 writes the checkpoint. The losses are those of one process,

@@ -30,7 +30,9 @@ void report_communication(const dist::Communicator& comm) {
   const dist::Stats& s = comm.stats();
   if (comm.size() == 1 || s.allreduces == 0) return;
   const double steps = static_cast<double>(s.allreduces);
-  std::printf("allreduce over %d ranks: %lld steps, %.3f MB a step, %.3f ms a step (rank 0)\n", comm.size(),
+  std::printf("allreduce over %d ranks: %lld steps, %.3f MB a step, %.3f ms a step (rank 0, waiting for the others "
+              "included)\n",
+              comm.size(),
               static_cast<long long>(s.allreduces), static_cast<double>(s.bytes) / steps / 1e6,
               1e3 * s.seconds / steps);
 }

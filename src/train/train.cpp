@@ -786,10 +786,24 @@ void Trainer::save(const std::string& path) const {
 
 void Trainer::distribute(dist::Communicator& comm) {
   comm_ = &comm;
-  NABLA_CHECK(comm.broadcast(c_.seed) == c_.seed, "distributed training: rank ", comm.rank(), " has seed ", c_.seed,
-              ", another rank's differs; every rank needs the same settings");
+  // Every rank runs rank 0's settings (its data may be at another path): a
+  // rank with another --epochs, say, would leave the others waiting for it.
+  io::Metadata mine = c_.to_metadata();
+  mine.erase("data");
+  std::string text;
+  for (const auto& [k, v] : mine) text += k + "=" + v + "\n";
+  const std::string root = comm.broadcast(text);
+  if (root != text) {
+    io::Metadata theirs;
+    std::istringstream lines(root);
+    for (std::string line; std::getline(lines, line);)
+      if (const size_t eq = line.find('='); eq != std::string::npos) theirs[line.substr(0, eq)] = line.substr(eq + 1);
+    for (const auto& [k, v] : mine)
+      NABLA_CHECK(theirs.count(k) && theirs.at(k) == v, "distributed training: this rank has ", k, " ", v,
+                  ", rank 0 has ", theirs.count(k) ? theirs.at(k) : "none", "; every rank needs the same settings");
+  }
   const auto e = static_cast<uint64_t>(epoch_);
-  NABLA_CHECK(comm.broadcast(e) == e, "distributed training: rank ", comm.rank(), " resumed after epoch ", epoch_,
+  NABLA_CHECK(comm.broadcast(e) == e, "distributed training: this rank resumed after epoch ", epoch_,
               ", rank 0 after another; every rank must resume from the same checkpoint");
   comm.broadcast(model_->parameters());
   comm.check_replicas(model_->parameters(), "at the start");

@@ -281,21 +281,36 @@ TEST_F(MpirunFixture, DivergedLossEndsEveryRank) {
   EXPECT_FALSE(fs::exists(dir / "bad.safetensors"));
 }
 
-TEST_F(MpirunFixture, ReplicasThatDriftApartAreAnError) {
-  // MPMD with another learning rate on rank 1: the ranks apply different
-  // steps to the same gradients, and the checksums differ after epoch 1.
+TEST_F(MpirunFixture, RanksWithOtherSettingsAreRefused) {
+  // MPMD with another learning rate on rank 1: it would apply other steps
+  // to the same gradients, and another --epochs would leave rank 0 waiting.
   write_csv("d.csv", 100);
-  const std::string args = " train --data d.csv --layers 4,3 --epochs 2 --out m.safetensors";
-  const Outcome r = sh(mpirun(1) + " " + nabla + args + " : -np 1 " + nabla + args + " --lr 0.5", 60);
-  EXPECT_NE(r.code, 0);
-  EXPECT_NE(r.err.find("the replicas diverged after epoch 1: the parameters of rank 1 differ from rank 0's"),
-            std::string::npos)
-      << r.err;
-  EXPECT_FALSE(fs::exists(dir / "m.safetensors"));  // nothing saved from diverged replicas
+  const std::string args = " train --data d.csv --layers 4,3 --out m.safetensors";
+  for (const char* other : {" --epochs 2 --lr 0.5", " --epochs 3"}) {
+    const Outcome r = sh(mpirun(1) + " " + nabla + args + " --epochs 2 : -np 1 " + nabla + args + other, 60);
+    EXPECT_NE(r.code, 0) << other;
+    EXPECT_LT(r.seconds, 30) << other;
+    EXPECT_TRUE(std::regex_search(r.err, std::regex("nabla: error: rank 1 of 2: distributed training: this rank has "
+                                                    "(lr 0.5, rank 0 has 0.001|epochs 3, rank 0 has 2)")))
+        << other << "\n" << r.err;
+    EXPECT_FALSE(fs::exists(dir / "m.safetensors"));
+  }
+}
+
+TEST_F(MpirunFixture, CollectivesAcrossRanks) {
+  // broadcast, the bucketed allreduce over f32, f64 and undefined gradients,
+  // and replicas that differ in one bit (tests/distributed/dist_probe.cpp)
+  const Outcome r = sh(mpirun(2) + " " + NABLA_DIST_PROBE_PATH, 60);
+  EXPECT_EQ(r.code, 0) << r.out << r.err;
+  for (int rank = 0; rank < 2; ++rank)
+    for (const char* name : {"broadcast", "broadcast-text", "allreduce-f32", "allreduce-f64", "allreduce-undefined",
+                             "allreduce-loss", "allreduce-sum", "replicas-equal", "replicas-differ"})
+      EXPECT_NE(r.out.find("rank " + std::to_string(rank) + ": ok " + name + "\n"), std::string::npos)
+          << name << " on rank " << rank << "\n" << r.out;
 }
 
 TEST_F(MpirunFixture, AKilledRankEndsTheJobAndTheCheckpointSurvives) {
-  write_csv("d.csv", 6000);
+  write_csv("d.csv", 2000);
   const pid_t job = start(mpirun(2) + " " + nabla +
                               " train --data d.csv --layers 4,64,64,3 --batch-size 8 --epochs 1000 --out m.safetensors",
                           120);
@@ -320,7 +335,7 @@ TEST_F(MpirunFixture, AKilledRankEndsTheJobAndTheCheckpointSurvives) {
 TEST_F(MpirunFixture, ARankThatStopsAnsweringEndsTheJob) {
   // SIGSTOP: the rank is alive but silent, so no launcher notices; rank 0's
   // collective gives up after NABLA_MPI_TIMEOUT seconds and ends the job.
-  write_csv("d.csv", 6000);
+  write_csv("d.csv", 2000);
   env += "NABLA_MPI_TIMEOUT=2 ";
   const pid_t job = start(mpirun(2) + " " + nabla +
                               " train --data d.csv --layers 4,64,64,3 --batch-size 8 --epochs 1000 --out m.safetensors",
