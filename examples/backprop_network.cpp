@@ -61,7 +61,7 @@ int main(int argc, char** argv) {
       for (size_t i = 0; i < n; ++i) params.push_back(A[i]), params.push_back(B[i]);
       std::vector<Tensor> auto_grads = grad({L}, params);
 
-      // The notes' recursion, by hand, outside any graph.
+      // The backprop recursion, by hand, outside any graph.
       std::vector<Tensor> hand(2 * n);
       {
         NoGradGuard ng;
