@@ -15,6 +15,8 @@ PACKAGES=(
   libopenblas-dev libeigen3-dev zlib1g-dev libcli11-dev nlohmann-json3-dev
   # tests, fuzzing (libFuzzer comes with clang's runtime), benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev
+  # nabla's vector math against SLEEF (bench/vmath_bench, bench/vmath_accuracy)
+  libsleef-dev
   # the default data set
   dataset-fashion-mnist
   # side-by-side benchmarks against PyTorch, and timing
