@@ -90,7 +90,12 @@ namespace {
 //     OpenBLAS 5. So: M·N·K ≤ 8192 by that layout rule; up to 2¹⁸ OpenBLAS
 //     except NT (own, Eigen for N < 16) and TT with K < 16 (own); above,
 //     own for N ≥ 16 up to 2²⁷, OpenBLAS beyond and for N < 16.
-//     float64 stays on case (b)'s rule.
+//     float64 (same machine and run): Eigen 66–73 vs OpenBLAS 55–64 on
+//     the MLP's products, except N = 784 (OpenBLAS 67–72 vs 59–65) and TN
+//     with K = 784 (62 vs 55); OpenBLAS's small-matrix kernels up to 2¹⁸
+//     (128×10×128 NN/TN/TT 67–85 vs 40; tiny ones 11–19 vs 6–12) except NT
+//     (Eigen). So: up to 2¹⁸ OpenBLAS except NT; above, Eigen except
+//     N ≥ 512, TN with K ≥ 512 and beyond 2²⁷ (OpenBLAS).
 // The choice is a fixed function of what the build and OpenBLAS report, the
 // shape and the dtype (the thread count only splits the chosen kernel's
 // work, on block edges fixed by the shape), not a timing taken at start-up:
@@ -158,6 +163,12 @@ Backend choose(bool f32, bool ta, bool tb, int64_t M, int64_t N, int64_t K) {
     }
     if (N < 16 || mnk > (int64_t{1} << 27) || !p.packed) return Backend::openblas;
     return Backend::packed;
+  }
+  if (p.blas_avx512) {  // case (d), float64
+    const bool nt = tb && !ta;
+    if (mnk <= (int64_t{1} << 18)) return nt ? Backend::eigen : Backend::openblas;
+    if (mnk > (int64_t{1} << 27) || N >= 512 || (ta && !tb && K >= 512)) return Backend::openblas;
+    return Backend::eigen;
   }
   if (mnk <= 8192) return Backend::eigen;  // call overhead dominates: Eigen's is the lowest
   if (p.eigen_wider) {
