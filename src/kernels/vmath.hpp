@@ -49,7 +49,9 @@ namespace nabla::kernels::vm {
 // Measured against long-double references (tests/kernels/vmath_test.cpp), at
 // -O0 and -O3 alike: within 1 ulp for exp and log, 3.1 ulp for tanh, sigmoid
 // and softplus, over dense grids, random bit patterns and the edges (±0,
-// subnormals, overflow and underflow thresholds, ±inf, NaN).
+// subnormals, overflow and underflow thresholds, ±inf, NaN). Over every
+// float32 input (bench/vmath_accuracy, BENCHMARKS.md): exp 0.94, log 0.76,
+// tanh 3.25, sigmoid 2.78, softplus 1.77 ulp at most.
 
 template <class T>
 struct FloatTraits;
