@@ -23,6 +23,8 @@ PACKAGES=(
   "${MAIN_PACKAGES[@]}"
   # tests, fuzzing (libFuzzer comes with clang's runtime), benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev
+  # nabla's vector math against SLEEF (bench/vmath_bench, bench/vmath_accuracy)
+  libsleef-dev
   # side-by-side benchmarks against PyTorch, and timing
   python3-numpy python3-torch hyperfine
   # training across processes (src/distributed/) and its mpirun tests (tests/distributed)

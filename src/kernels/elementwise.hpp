@@ -11,6 +11,7 @@
 
 #include "nabla/shape.hpp"
 #include "parallel.hpp"
+#include "vmath.hpp"  // NABLA_SIMDLEN
 
 namespace nabla::kernels {
 
@@ -145,7 +146,7 @@ template <class T, class F>
                        T* o = p[0];
                        const T* x = p[1];
                        if (s[0] == 1 && s[1] == 1) {
-#pragma omp simd
+#pragma omp simd simdlen(NABLA_SIMDLEN(T))
                          for (int64_t i = 0; i < n; ++i) o[i] = f(x[i]);
                        } else {
                          for (int64_t i = 0; i < n; ++i) o[i * s[0]] = f(x[i * s[1]]);
@@ -167,15 +168,15 @@ template <class T, class F>
                        if (s[0] != 1) {
                          for (int64_t i = 0; i < n; ++i) o[i * s[0]] = f(x[i * s[1]], y[i * s[2]]);
                        } else if (s[1] == 1 && s[2] == 1) {
-#pragma omp simd
+#pragma omp simd simdlen(NABLA_SIMDLEN(T))
                          for (int64_t i = 0; i < n; ++i) o[i] = f(x[i], y[i]);
                        } else if (s[1] == 1 && s[2] == 0) {
                          const T yv = *y;
-#pragma omp simd
+#pragma omp simd simdlen(NABLA_SIMDLEN(T))
                          for (int64_t i = 0; i < n; ++i) o[i] = f(x[i], yv);
                        } else if (s[1] == 0 && s[2] == 1) {
                          const T xv = *x;
-#pragma omp simd
+#pragma omp simd simdlen(NABLA_SIMDLEN(T))
                          for (int64_t i = 0; i < n; ++i) o[i] = f(xv, y[i]);
                        } else {
                          for (int64_t i = 0; i < n; ++i) o[i] = f(x[i * s[1]], y[i * s[2]]);
@@ -195,7 +196,7 @@ template <class T, class F>
                        const T* y = p[2];
                        const T* z = p[3];
                        if (s[1] == 1 && s[2] == 1 && s[3] == 1) {
-#pragma omp simd
+#pragma omp simd simdlen(NABLA_SIMDLEN(T))
                          for (int64_t i = 0; i < n; ++i) o[i] = f(x[i], y[i], z[i]);
                        } else {
                          for (int64_t i = 0; i < n; ++i) o[i] = f(x[i * s[1]], y[i * s[2]], z[i * s[3]]);

@@ -76,16 +76,45 @@ namespace {
 //     (1.22–1.48×) on the MLP's 64- and 128-row products and at 1024², all
 //     four transpositions (BENCHMARKS.md); block-parallel on our pool like
 //     Eigen. NABLA_GEMM=eigen turns it off.
+// (d) OpenBLAS on its AVX-512 (SkylakeX) kernels, float32: Intel Xeon
+//     (Sapphire Rapids), OPENBLAS_CORETYPE unset, one thread, own kernel /
+//     OpenBLAS / Eigen (NABLA_GEMM=own gemm_bench): the MLP's products with
+//     N, K ≥ 64 160–183 / 130–167 / 125–166 (own 1.01–1.20× the better peer,
+//     all four transpositions, M = 64 and 128); but OpenBLAS has small-matrix
+//     kernels for this core: 64³ NN/TN/TT 185–213 vs 133 (NT: own 130,
+//     Eigen 127, OpenBLAS 108), 128×10×128 NN/TN 167–175 vs own 111 (NT/TT:
+//     own 105–111 vs 78–86), 128×128×10 OpenBLAS except NT (Eigen 55 vs 48);
+//     at 1024² OpenBLAS 148–160 vs own 131–147. Tiny products (16×16×1,
+//     16×1×16): OpenBLAS 19–25 where op(A) is read down its stored columns
+//     (W·x TN/TT, g·xᵀ with K = 1 and B not transposed), else Eigen 7–13 vs
+//     OpenBLAS 5. So: M·N·K ≤ 8192 by that layout rule; up to 2¹⁸ OpenBLAS
+//     except NT (own, Eigen for N < 16) and TT with K < 16 (own); above,
+//     own for N ≥ 16 up to 2²⁷, OpenBLAS beyond and for N < 16.
+//     float64 (same machine and run): Eigen 66–73 vs OpenBLAS 55–64 on
+//     the MLP's products, except N = 784 (OpenBLAS 67–72 vs 59–65) and TN
+//     with K = 784 (62 vs 55); OpenBLAS's small-matrix kernels up to 2¹⁸
+//     (128×10×128 NN/TN/TT 67–85 vs 40; tiny ones 11–19 vs 6–12) except NT
+//     (Eigen). So: up to 2¹⁸ OpenBLAS except NT; above, Eigen except
+//     N ≥ 512, TN with K ≥ 512 and beyond 2²⁷ (OpenBLAS).
+// The choice is a fixed function of what the build and OpenBLAS report, the
+// shape and the dtype (the thread count only splits the chosen kernel's
+// work, on block edges fixed by the shape), not a timing taken at start-up:
+// a calibration cached per machine could pick another backend after a noisy
+// run, or on the next machine of a pool, and each backend rounds
+// differently, so one machine and thread count would no longer repeat its
+// results bit for bit.
 
 enum class Backend { openblas, eigen, packed };
-enum class Mode { automatic, openblas, eigen };
+enum class Mode { automatic, openblas, eigen, own };
 
-// NABLA_GEMM=openblas|eigen forces one backend (for measurements); anything
-// else, or unset, is the automatic choice.
+// NABLA_GEMM=openblas|eigen|own forces one backend (for measurements; `own`
+// is nabla's AVX-512 kernel for float32 where the build has it, Eigen
+// otherwise); anything else, or unset, is the automatic choice.
 Mode mode_from_env() {
   const char* s = std::getenv("NABLA_GEMM");
   if (s && std::strcmp(s, "openblas") == 0) return Mode::openblas;
   if (s && std::strcmp(s, "eigen") == 0) return Mode::eigen;
+  if (s && std::strcmp(s, "own") == 0) return Mode::own;
   return Mode::automatic;
 }
 
@@ -103,6 +132,7 @@ struct Policy {
   Mode mode;
   bool eigen_wider;  // case (a) of the note
   bool packed;       // nabla's AVX-512 kernel is in this build: case (c)
+  bool blas_avx512;  // OpenBLAS runs its AVX-512 kernels: case (d)
 };
 
 const Policy& policy() {
@@ -112,7 +142,8 @@ const Policy& policy() {
 #else
     const bool eigen_avx512 = false;
 #endif
-    return Policy{mode_from_env(), eigen_avx512 && !openblas_is_avx512(), detail::sgemm_avx512_available()};
+    const bool blas512 = openblas_is_avx512();
+    return Policy{mode_from_env(), eigen_avx512 && !blas512, detail::sgemm_avx512_available(), blas512};
   }();
   return p;
 }
@@ -121,7 +152,25 @@ Backend choose(bool f32, bool ta, bool tb, int64_t M, int64_t N, int64_t K) {
   const Policy& p = policy();
   if (p.mode == Mode::openblas) return Backend::openblas;
   if (p.mode == Mode::eigen) return Backend::eigen;
-  if (M * N * K <= 8192) return Backend::eigen;  // call overhead dominates: Eigen's is the lowest
+  if (p.mode == Mode::own) return f32 && p.packed ? Backend::packed : Backend::eigen;
+  const int64_t mnk = M * N * K;
+  if (p.blas_avx512 && f32) {  // case (d)
+    if (mnk <= 8192) return (K == 1 ? !tb : ta) ? Backend::openblas : Backend::eigen;
+    if (mnk <= (int64_t{1} << 18)) {  // OpenBLAS's small-matrix kernels
+      if (ta == tb) return tb && K < 16 && p.packed ? Backend::packed : Backend::openblas;
+      if (!tb) return Backend::openblas;  // TN
+      return N >= 16 && p.packed ? Backend::packed : Backend::eigen;  // NT
+    }
+    if (N < 16 || mnk > (int64_t{1} << 27) || !p.packed) return Backend::openblas;
+    return Backend::packed;
+  }
+  if (p.blas_avx512) {  // case (d), float64
+    const bool nt = tb && !ta;
+    if (mnk <= (int64_t{1} << 18)) return nt ? Backend::eigen : Backend::openblas;
+    if (mnk > (int64_t{1} << 27) || N >= 512 || (ta && !tb && K >= 512)) return Backend::openblas;
+    return Backend::eigen;
+  }
+  if (mnk <= 8192) return Backend::eigen;  // call overhead dominates: Eigen's is the lowest
   if (p.eigen_wider) {
     if (f32 && p.packed && N >= 16 && K >= 16) return Backend::packed;
     return f32 && ta && N < 16 ? Backend::openblas : Backend::eigen;
@@ -266,13 +315,23 @@ void gemm_impl(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const
     }
     return;
   }
-  const int threads = threads_now();
   const Backend backend = choose(std::is_same_v<T, float>, ta, tb, M, N, K);
+  constexpr int64_t kMax = std::numeric_limits<int>::max();
+  if (M * N * K <= 8192) {  // tiny: never split (split_gemm's floor is 4 MFLOP), so no thread bookkeeping
+    if (backend == Backend::openblas && lda <= kMax && ldb <= kMax && ldc <= kMax) {
+      blas_gemm(ta, tb, int(M), int(N), int(K), alpha, A, int(lda), B, int(ldb), beta, C, int(ldc));
+      return;
+    }
+    if (backend != Backend::openblas) {
+      gemm_block(backend == Backend::packed, ta, tb, 0, M, 0, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+      return;
+    }
+  }
+  const int threads = threads_now();
   if (backend != Backend::openblas) {
     split_gemm(backend == Backend::packed, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threads);
     return;
   }
-  constexpr int64_t kMax = std::numeric_limits<int>::max();
   NABLA_CHECK(M <= kMax && N <= kMax && K <= kMax && lda <= kMax && ldb <= kMax && ldc <= kMax,
               "gemm: sizes exceed the BLAS integer range (M=", M, " N=", N, " K=", K, ")");
   if (threads > 1) park_helpers();  // OpenBLAS's threads need the cores (Note [Spinning helpers])

@@ -13,6 +13,24 @@
 
 #define NABLA_VM_INLINE [[gnu::always_inline]] inline
 
+// Note [Vector width]: loops over these functions say
+// `#pragma omp simd simdlen(NABLA_SIMDLEN(T))`: one full register of T per
+// step. GCC's tuning for Intel's AVX-512 cores (what -march=native picks on
+// Skylake-X through Sapphire Rapids) prefers 256-bit vectors
+// (-mprefer-vector-width=256), so a plain `omp simd` loop ran these bodies at
+// half of AVX-512's width: exp 1.5×, σ 1.6× and log 1.25× slower than SLEEF's
+// 512-bit functions on one thread, and σ on two threads behind PyTorch's AVX2
+// build (perf: the 256-bit vdivps and the multiply waiting on it held half of
+// σ's samples). Each lane does the same operations whatever the width, so
+// results do not change. (Replacing the divisions by Newton reciprocals,
+// two fmas a step, measured slower at 512 bits: the FMA ports, not the
+// divider, are the bound.)
+#if defined(__AVX512F__)
+#define NABLA_SIMDLEN(T) (64 / sizeof(T))
+#else
+#define NABLA_SIMDLEN(T) (32 / sizeof(T))
+#endif
+
 namespace nabla::kernels::vm {
 
 // Note [Vector math]
@@ -31,7 +49,9 @@ namespace nabla::kernels::vm {
 // Measured against long-double references (tests/kernels/vmath_test.cpp), at
 // -O0 and -O3 alike: within 1 ulp for exp and log, 3.1 ulp for tanh, sigmoid
 // and softplus, over dense grids, random bit patterns and the edges (±0,
-// subnormals, overflow and underflow thresholds, ±inf, NaN).
+// subnormals, overflow and underflow thresholds, ±inf, NaN). Over every
+// float32 input (bench/vmath_accuracy, BENCHMARKS.md): exp 0.94, log 0.76,
+// tanh 3.25, sigmoid 2.78, softplus 1.77 ulp at most.
 
 template <class T>
 struct FloatTraits;
@@ -173,17 +193,25 @@ NABLA_VM_INLINE T log(T x) {
 // ln(1 + u) for 0 ≤ u ≤ 1 (the range softplus needs), from the same series as
 // log but with f taken from u exactly rather than from 1 + u rounded: for
 // 1 + u ≤ √2, f = u; above, 1 + u = 2·(1 + f) with f = (u − 1)/2, exact.
+// Below 2^−30 (2^−60 in double) ln(1 + u) rounds to u, and the series would
+// square u into the subnormals, where every operation takes a microcode
+// assist (softplus 20× slower for |x| ≳ 44): such u go through as 0 and come
+// back at the end.
 template <class T>
 NABLA_VM_INLINE T log1p_unit(T u) {
   using Tr = FloatTraits<T>;
-  const bool big = u > static_cast<T>(0.41421356237309504880);
-  const T f = big ? (u - T(1)) * T(0.5) : u;
+  constexpr T kTiny = sizeof(T) == 4 ? static_cast<T>(9.3132257461547852e-10) : static_cast<T>(8.6736173798840355e-19);
+  const bool tiny = u < kTiny;
+  const T v = tiny ? T(0) : u;
+  const bool big = v > static_cast<T>(0.41421356237309504880);
+  const T f = big ? (v - T(1)) * T(0.5) : v;
   const T ef = big ? T(1) : T(0);
   const T s = f / (T(2) + f);
   const T z = s * s;
   const T R = log_series(z);
   const T hfsq = T(0.5) * f * f;
-  return fma_(ef, Tr::kLn2Hi, f - (hfsq - fma_(s, hfsq + R, ef * Tr::kLn2Lo)));
+  const T y = fma_(ef, Tr::kLn2Hi, f - (hfsq - fma_(s, hfsq + R, ef * Tr::kLn2Lo)));
+  return tiny ? u : y;
 }
 
 template <class T>

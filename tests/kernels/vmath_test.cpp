@@ -43,7 +43,7 @@ Worst<T> worst(const std::vector<T>& xs, F f, R ref) {
   const T* x = xs.data();
   T* y = ys.data();
   const int64_t n = static_cast<int64_t>(xs.size());
-#pragma omp simd
+#pragma omp simd simdlen(NABLA_SIMDLEN(T))
   for (int64_t i = 0; i < n; ++i) y[i] = f(x[i]);
   Worst<T> w;
   for (int64_t i = 0; i < n; ++i) {
