@@ -134,6 +134,13 @@ inline Tensor expand_diag(const Tensor& d) {
   return out;
 }
 
+// A vector's tangent [n, n] marked diagonal, diag(d): the n directions of
+// hessian() and forward jacobian() (the identity), or what element-wise ops
+// made of them (matmul_jvp then scales instead of multiplying).
+inline bool diagonal_tangent(const Tensor& t) {
+  return is_diag_batch(t) && t.dim() == 2 && t.shape()[0] == t.shape()[1];
+}
+
 // g ⊙ df(x, y) for a compact diagonal batch g (the diagonal d [m]) and x [m]:
 // O(m) work and no zeros; the result is compact too.
 template <class Op>
@@ -271,12 +278,20 @@ Tensor binary_apply(const Op& op, const Tensor& a, const Tensor& b) {
   // ẏ = ȧ ⊙ da + ḃ ⊙ db (each tangent aligned to y's rank past the direction axis)
   jvp_rule(y, {&a, &b}, op.name, [&] {
     const int r = y.dim();
+    // a diagonal tangent of a vector y's own shape, scaled element-wise, stays diagonal
+    auto keeps = [&](const Tensor& x) { return r == 1 && x.shape() == y.shape() && diagonal_tangent(tangent_of(x)); };
     Tensor t;
-    if (has_tangent(a)) t = lift_tangent(tangent_of(a), r) * op.da(a, b, y);
+    bool diag = true;
+    if (has_tangent(a)) {
+      t = lift_tangent(tangent_of(a), r) * op.da(a, b, y);
+      diag = keeps(a);
+    }
     if (has_tangent(b)) {
       Tensor u = lift_tangent(tangent_of(b), r) * op.db(a, b, y);
+      diag = diag && keeps(b);
       t = t.defined() ? t + u : u;
     }
+    if (diag && t.dim() == 2) set_diag_batch(t, true);
     return t;
   }, (!has_tangent(a) || a.shape() == y.shape()) && (!has_tangent(b) || b.shape() == y.shape()));
   if (should_record({&a, &b})) {
