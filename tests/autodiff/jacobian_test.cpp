@@ -202,6 +202,30 @@ TEST(HessNotes, DiagonalDirectionsAgreeWithDenseOnes) {
   expect_close(jacobian(j, x, opts(JacobianMode::forward)), jacobian(j, x, opts(JacobianMode::reverse)));
 }
 
+TEST(HessNotes, EveryElementwiseRuleSecondOrder) {
+  // hessian() takes f'' of each element-wise op from its rule (Note
+  // [Second-order element-wise VJPs]); double backward with create_graph
+  // recomputes it as ops: the two must agree for every function of
+  // nabla/elementwise.def, on x inside its domain and away from kinks
+  Generator gen(25);
+  const int64_t n = 5;
+  Tensor a = randn({n, n}, gen, kF) * 0.3, x = uniform({n}, 0.4, 1.6, gen, kF);
+  std::vector<std::pair<const char*, Tensor (*)(const Tensor&)>> fs;
+#define NABLA_ELEMENTWISE(NAME, ...) fs.emplace_back(#NAME, static_cast<Tensor (*)(const Tensor&)>(&NAME));
+#include "nabla/elementwise.def"
+  ASSERT_GE(fs.size(), 18u);
+  for (auto [name, fn] : fs) {
+    SCOPED_TRACE(name);
+    auto f = [&, fn](const Tensor& u) { return sum(fn(matmul(a, u) * 0.5 + 1.0) * u); };
+    Tensor h = hessian(f, x);
+    for (int i = 0; i < n; ++i) {
+      Tensor xr = x.detach().requires_grad_();
+      Tensor g = grad({f(xr)}, {xr}, {}, true, true)[0];
+      expect_close(grad({g.select(0, i)}, {xr}, {}, false, false, true)[0], h.select(0, i), 1e-10);
+    }
+  }
+}
+
 TEST(HessNotes, ThroughFusedOps) {
   // forward-over-reverse through linear, cross_entropy, softmax, norm and prod
   Generator gen(11);
