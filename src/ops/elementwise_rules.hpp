@@ -52,6 +52,7 @@ enum class ElementwiseDomain { real, positive };
     static constexpr ElementwiseKind kind = ElementwiseKind::KIND;                                  \
     static constexpr ElementwiseDomain domain = ElementwiseDomain::DOMAIN;                          \
     static constexpr const char* latex = LATEX;                                                     \
+    static constexpr bool dual_df = true; /* df takes Dual numbers (ops_internal.hpp) */            \
     template <class T>                                                                              \
     [[gnu::always_inline]] T f(T x) const {                                                         \
       namespace vm = kernels::vm;                                                                   \

@@ -139,12 +139,6 @@ Tensor outer_product(const Tensor& u, const Tensor& v) {
   return out;
 }
 
-// A vector's tangent [n, n] marked diagonal, diag(d): the n directions of
-// hessian() and forward jacobian() (the identity) or an element-wise map of them.
-bool diagonal_tangent(const Tensor& t) {
-  return is_diag_batch(t) && t.dim() == 2 && t.shape()[0] == t.shape()[1];
-}
-
 // Ȧ B + A Ḃ for tangents [k, ...] (either may be absent); r is the rank of A B.
 // A diagonal tangent diag(d) of a vector side scales instead of multiplying:
 // diag(d)·B = d ⊙ rows of B, no GEMM (the identity directions then cost a copy).
@@ -218,6 +212,8 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
           if (ra == 2 && is_diag_batch(g) && g.dim() == 2 && g.shape()[0] == m && g.shape()[1] == m) {
             // diagonal Ḡ = diag(d): Ḡ A = d ⊙ A, rows scaled, O(mn)
             ctx.set(1, unsqueeze(diag(g), -1) * a);
+          } else if (ra == 2 && nb == 0) {  // gᵀA (with a tangent: a diagonal one scales A, matmul_jvp)
+            ctx.set(1, matmul(g, a));
           } else if (ra == 2) {  // one GEMM over all batch rows: [B, m] · A
             ctx.set(1, reshape(matmul(reshape(g, {-1, m}), a), batched_shape(g, nb, {n})));
           } else {

@@ -134,6 +134,13 @@ inline Tensor expand_diag(const Tensor& d) {
   return out;
 }
 
+// A vector's tangent [n, n] marked diagonal, diag(d): the n directions of
+// hessian() and forward jacobian() (the identity), or what element-wise ops
+// made of them (matmul_jvp then scales instead of multiplying).
+inline bool diagonal_tangent(const Tensor& t) {
+  return is_diag_batch(t) && t.dim() == 2 && t.shape()[0] == t.shape()[1];
+}
+
 // g ⊙ df(x, y) for a compact diagonal batch g (the diagonal d [m]) and x [m]:
 // O(m) work and no zeros; the result is compact too.
 template <class Op>
@@ -168,6 +175,67 @@ Tensor unary_scale_diag(const Op& op, const Tensor& g, const Tensor& x, const Te
   return out;
 }
 
+// A number with a first-order tangent, for the second derivative of an
+// element-wise rule: op.df<Dual>({x, 1}, {y, f'(x)}).d = d/dx f'(x) = f''(x).
+// Only what the rules of nabla/elementwise.def use.
+template <class T>
+struct Dual {
+  T v, d;
+};
+template <class T> Dual<T> operator+(Dual<T> a, Dual<T> b) { return {a.v + b.v, a.d + b.d}; }
+template <class T> Dual<T> operator-(Dual<T> a, Dual<T> b) { return {a.v - b.v, a.d - b.d}; }
+template <class T> Dual<T> operator*(Dual<T> a, Dual<T> b) { return {a.v * b.v, a.d * b.v + a.v * b.d}; }
+template <class T> Dual<T> operator/(Dual<T> a, Dual<T> b) { return {a.v / b.v, (a.d * b.v - a.v * b.d) / (b.v * b.v)}; }
+template <class T> Dual<T> operator-(Dual<T> a) { return {-a.v, -a.d}; }
+template <class T> Dual<T> operator+(double c, Dual<T> a) { return {static_cast<T>(c) + a.v, a.d}; }
+template <class T> Dual<T> operator-(double c, Dual<T> a) { return {static_cast<T>(c) - a.v, -a.d}; }
+template <class T> Dual<T> operator*(double c, Dual<T> a) { return {static_cast<T>(c) * a.v, static_cast<T>(c) * a.d}; }
+template <class T> Dual<T> operator/(double c, Dual<T> a) { return {static_cast<T>(c) / a.v, -static_cast<T>(c) * a.d / (a.v * a.v)}; }
+template <class T> Dual<T> exp(Dual<T> a) { T e = std::exp(a.v); return {e, e * a.d}; }
+template <class T> Dual<T> sqrt(Dual<T> a) { T r = std::sqrt(a.v); return {r, a.d / (T(2) * r)}; }
+template <class T> Dual<T> sin(Dual<T> a) { return {std::sin(a.v), std::cos(a.v) * a.d}; }
+template <class T> Dual<T> cos(Dual<T> a) { return {std::cos(a.v), -std::sin(a.v) * a.d}; }
+template <class T> Dual<T> sinh(Dual<T> a) { return {std::sinh(a.v), std::cosh(a.v) * a.d}; }
+template <class T> Dual<T> cosh(Dual<T> a) { return {std::cosh(a.v), std::sinh(a.v) * a.d}; }
+template <class T> Dual<T> sigmoid(Dual<T> a) { T s = T(1) / (T(1) + std::exp(-a.v)); return {s, s * (T(1) - s) * a.d}; }
+template <class T> Dual<T> sign(Dual<T> a) { return {T((a.v > 0) - (a.v < 0)), T(0)}; }
+template <class T> Dual<T> step(Dual<T> a) { return {a.v > 0 ? T(1) : T(0), T(0)}; }
+
+// Note [Second-order element-wise VJPs]: under forward-over-reverse without a
+// graph to record (hessian(), hvp()), the VJP g ⊙ f'(x) needs its value and
+// its tangent ġ ⊙ f'(x) + g ⊙ f''(x) ⊙ ẋ, no more. Taking f'' from the rule
+// through Dual costs one pass over the directions, where recomputing y and
+// f'(x, y) as ops with tangents of their own took five.
+template <class Op>
+Tensor unary_scale_second_order(const Op& op, const Tensor& g, const Tensor& x, const TensorImpl& yi) {
+  const TensorImpl& gi = *g.impl();
+  const TensorImpl& xi = *x.impl();
+  Tensor out = make_tensor(gi.shape, gi.dtype), s = make_tensor(gi.shape, gi.dtype), df = make_tensor(gi.shape, gi.dtype);
+  dispatch(gi.dtype, [&]<class T>() {
+    const T* gp = gi.data<T>();
+    const T* xp = xi.data<T>();
+    const T* yp = yi.data<T>();
+    T* o = out.impl()->data<T>();
+    T* sp = s.impl()->data<T>();
+    T* dp = df.impl()->data<T>();
+    const int64_t gs = gi.strides[0], xs = xi.strides[0], ys = yi.strides[0];
+    for (int64_t i = 0, n = gi.shape[0]; i < n; ++i) {
+      const T xv = xp[i * xs], yv = yp[i * ys], d = op.template df<T>(xv, yv);
+      const T d2 = op.template df<Dual<T>>(Dual<T>{xv, T(1)}, Dual<T>{yv, d}).d;
+      o[i] = gp[i * gs] * d;
+      sp[i] = gp[i * gs] * d2;
+      dp[i] = d;
+    }
+  });
+  jvp_rule(out, {&g, &x}, op.name, [&] {
+    Tensor t;
+    if (has_tangent(x)) t = tangent_of(x) * s;  // [k, n] ⊙ (g ⊙ f'')
+    if (has_tangent(g)) t = t.defined() ? t + tangent_of(g) * df : tangent_of(g) * df;
+    return t;
+  }, true);
+  return out;
+}
+
 // g ⊙ df(x, y), fused on scalars, or as a differentiable graph under create_graph.
 // yi is the op's output (see Note [Outputs in VJPs]).
 template <class Op>
@@ -176,6 +244,10 @@ Tensor unary_scale(const Op& op, const Tensor& g, const Tensor& x, const TensorI
     if (!differentiable({&g, &x}) && x.dim() == 1 && g.numel() == x.numel()) return unary_scale_compact(op, g, x, yi);
     return unary_scale(op, expand_diag(g), x, yi);
   }
+  if constexpr (requires { Op::dual_df; })
+    if (!is_grad_enabled() && g.dim() == 1 && x.dim() == 1 && g.numel() == x.numel() && yi.shape.size() == 1 &&
+        (live_tangent(g) || live_tangent(x)))
+      return unary_scale_second_order(op, g, x, yi);  // Note [Second-order element-wise VJPs]
   if (differentiable({&g, &x})) return g * op.df(x, unary_apply(op, x));  // recompute y in the graph (and its tangent)
   const TensorImpl& gi = *g.impl();
   const TensorImpl& xi = *x.impl();
@@ -271,12 +343,20 @@ Tensor binary_apply(const Op& op, const Tensor& a, const Tensor& b) {
   // ẏ = ȧ ⊙ da + ḃ ⊙ db (each tangent aligned to y's rank past the direction axis)
   jvp_rule(y, {&a, &b}, op.name, [&] {
     const int r = y.dim();
+    // a diagonal tangent of a vector y's own shape, scaled element-wise, stays diagonal
+    auto keeps = [&](const Tensor& x) { return r == 1 && x.shape() == y.shape() && diagonal_tangent(tangent_of(x)); };
     Tensor t;
-    if (has_tangent(a)) t = lift_tangent(tangent_of(a), r) * op.da(a, b, y);
+    bool diag = true;
+    if (has_tangent(a)) {
+      t = lift_tangent(tangent_of(a), r) * op.da(a, b, y);
+      diag = keeps(a);
+    }
     if (has_tangent(b)) {
       Tensor u = lift_tangent(tangent_of(b), r) * op.db(a, b, y);
+      diag = diag && keeps(b);
       t = t.defined() ? t + u : u;
     }
+    if (diag && t.dim() == 2) set_diag_batch(t, true);
     return t;
   }, (!has_tangent(a) || a.shape() == y.shape()) && (!has_tangent(b) || b.shape() == y.shape()));
   if (should_record({&a, &b})) {

@@ -176,6 +176,56 @@ TEST(HessNotes, SumTanhAgainstHandFormula) {
   }
 }
 
+TEST(HessNotes, DiagonalDirectionsAgreeWithDenseOnes) {
+  // hessian() marks its identity directions diagonal for a vector x (matmul's
+  // JVP then scales instead of multiplying, products keep the mark): the same
+  // Hessian as with x of shape [n, 1], whose directions are not marked, and as
+  // double backward row by row
+  Generator gen(24);
+  const int64_t n = 6;
+  Tensor a = randn({n, n}, gen, kF), b = randn({4, n}, gen, kF), c = randn({4, n}, gen, kF),
+         x = randn({n}, gen, kF);
+  auto f = [&](const Tensor& u) {
+    return dot(u, matmul(a, u)) + dot(matmul(b, u), matmul(c, u)) + sum(u * u * sin(u)) +
+           sum(tanh(matmul(b, exp(u * 0.3)))) + dot(matmul(u, a), u * 2.0);
+  };
+  Tensor h = hessian(f, x);
+  Tensor h_dense = hessian([&](const Tensor& u) { return f(u.reshape({n})); }, x.reshape({n, 1})).reshape({n, n});
+  expect_close(h, h_dense, 1e-12);
+  for (int i = 0; i < n; ++i) {
+    Tensor xr = x.detach().requires_grad_();
+    Tensor g = grad({f(xr)}, {xr}, {}, true, true)[0];
+    expect_close(grad({g.select(0, i)}, {xr})[0], h.select(0, i), 1e-11);
+  }
+  // forward-mode Jacobians take the same marked directions
+  auto j = [&](const Tensor& u) { return tanh(matmul(b, u)) * u.sum() + matmul(c, sin(u)); };
+  expect_close(jacobian(j, x, opts(JacobianMode::forward)), jacobian(j, x, opts(JacobianMode::reverse)));
+}
+
+TEST(HessNotes, EveryElementwiseRuleSecondOrder) {
+  // hessian() takes f'' of each element-wise op from its rule (Note
+  // [Second-order element-wise VJPs]); double backward with create_graph
+  // recomputes it as ops: the two must agree for every function of
+  // nabla/elementwise.def, on x inside its domain and away from kinks
+  Generator gen(25);
+  const int64_t n = 5;
+  Tensor a = randn({n, n}, gen, kF) * 0.3, x = uniform({n}, 0.4, 1.6, gen, kF);
+  std::vector<std::pair<const char*, Tensor (*)(const Tensor&)>> fs;
+#define NABLA_ELEMENTWISE(NAME, ...) fs.emplace_back(#NAME, static_cast<Tensor (*)(const Tensor&)>(&NAME));
+#include "nabla/elementwise.def"
+  ASSERT_GE(fs.size(), 18u);
+  for (auto [name, fn] : fs) {
+    SCOPED_TRACE(name);
+    auto f = [&, fn](const Tensor& u) { return sum(fn(matmul(a, u) * 0.5 + 1.0) * u); };
+    Tensor h = hessian(f, x);
+    for (int i = 0; i < n; ++i) {
+      Tensor xr = x.detach().requires_grad_();
+      Tensor g = grad({f(xr)}, {xr}, {}, true, true)[0];
+      expect_close(grad({g.select(0, i)}, {xr}, {}, false, false, true)[0], h.select(0, i), 1e-10);
+    }
+  }
+}
+
 TEST(HessNotes, ThroughFusedOps) {
   // forward-over-reverse through linear, cross_entropy, softmax, norm and prod
   Generator gen(11);
