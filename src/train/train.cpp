@@ -790,6 +790,12 @@ void Trainer::distribute(dist::Communicator& comm) {
   // rank with another --epochs, say, would leave the others waiting for it.
   io::Metadata mine = c_.to_metadata();
   mine.erase("data");
+  // One line a setting; a value's own newlines (class_names) escaped.
+  for (auto& [k, v] : mine) {
+    std::string e;
+    for (char ch : v) e += ch == '\n' ? std::string("\\n") : ch == '\\' ? std::string("\\\\") : std::string(1, ch);
+    v = e;
+  }
   std::string text;
   for (const auto& [k, v] : mine) text += k + "=" + v + "\n";
   const std::string root = comm.broadcast(text);
