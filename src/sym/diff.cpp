@@ -340,11 +340,18 @@ Expr gradient(const Expr& f, const Expr& x) {
   return r.run(f, x);
 }
 
-Expr jacobian(const Expr& f, const Expr& x) {
+namespace {
+Forward forward_by(const Expr& x) {  // dual numbers by a scalar, Jacobians otherwise
   Forward fw;
   fw.x = x;
   fw.n = numel(x->shape);
   fw.k.dual = x->shape.is_scalar();
+  return fw;
+}
+}  // namespace
+
+Expr jacobian(const Expr& f, const Expr& x) {
+  Forward fw = forward_by(x);
   auto j = fw.J(f);
   if (!j) return zero(Shape{numel(f->shape), fw.n});
   return fw.k.dual ? vec(j->j) : j->j;
@@ -352,10 +359,7 @@ Expr jacobian(const Expr& f, const Expr& x) {
 
 Expr derivative_by_scalar(const Expr& f, const Expr& x) {
   NABLA_CHECK(x->shape.is_scalar(), "derivative_by_scalar: ", x->name, " is ", x->shape.str(), ", not a scalar");
-  Forward fw;
-  fw.x = x;
-  fw.n = 1;
-  fw.k.dual = true;
+  Forward fw = forward_by(x);
   auto j = fw.J(f);
   return j ? j->j : zero(f->shape);
 }
@@ -521,7 +525,7 @@ std::string format_steps(const Derivative& d, const std::string& fname, const De
   std::string what = kind;
   if (d.vec_form) what += d.layout == Layout::denominator ? ", ∂vec(" + fname + ")ᵀ/∂vec(" + d.by + ")"
                                                           : ", ∂vec(" + fname + ")/∂vec(" + d.by + ")ᵀ";
-  else if (d.by_shape.is_scalar() && !d.of_shape.is_scalar() && !d.of_shape.is_vector()) layout = "shaped like f";
+  else if (by_scalar_shaped(d)) layout = "shaped like f";
   os << "result (" << what << ", " << layout << ", " << d.shape.str() << "):\n  " << (decls ? name_repeated(d.result, *decls).text : to_text(d.result)) << "\n";
   if (auto ix = index_notation(d, fname)) os << "index notation:\n  " << *ix << "\n";
   return os.str();
