@@ -37,7 +37,7 @@ if [ ! -f "$BUILD/CMakeCache.txt" ]; then
   cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DNABLA_BUILD_TESTS=ON -DNABLA_BUILD_BENCH=OFF \
     -DNABLA_BUILD_EXAMPLES=OFF </dev/null
 fi
-cmake --build "$BUILD" -j"${NABLA_JOBS:-2}" --target "${TARGETS[@]/%/_libfuzzer}" </dev/null
+cmake --build "$BUILD" -j"${NABLA_JOBS:-2}" --target "${TARGETS[@]/%/_libfuzzer_build}" </dev/null
 
 mkdir -p "$BUILD/fuzz-logs"
 run_one() {

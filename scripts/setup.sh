@@ -12,7 +12,7 @@ set -euo pipefail
 # What the library and the command need (the main job).
 MAIN_PACKAGES=(
   # toolchain
-  build-essential g++ cmake pkg-config
+  build-essential g++ cmake ninja-build pkg-config
   # libraries (DESIGN.md: dependencies come from Debian packages)
   libopenblas-dev libeigen3-dev zlib1g-dev libcli11-dev nlohmann-json3-dev
   # the default data set
