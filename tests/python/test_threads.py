@@ -40,8 +40,10 @@ def test_matmul_releases_the_gil():
 
 
 def test_hessian_releases_the_gil():
-    A = nb.randn(1500, 1500)
-    assert runs_alongside(lambda: nb.hessian(lambda x: nb.sum(nb.tanh(A @ x)), nb.randn(1500)))
+    # Large enough that the GEMM of Aᵀ·diag·A, which runs without the GIL,
+    # outlasts tracing the Python function (which holds it) several times.
+    A = nb.randn(3000, 3000)
+    assert runs_alongside(lambda: nb.hessian(lambda x: nb.sum(nb.tanh(A @ x)), nb.randn(3000)))
 
 
 def test_backward_releases_the_gil():
