@@ -10,7 +10,7 @@
 #pragma once
 
 // GCC 12's avx512fintrin.h initializes its "undefined" vectors from themselves,
-// which -Wmaybe-uninitialized reports in every caller (as in sgemm_avx512.cpp).
+// which -Wmaybe-uninitialized reports in every caller (as in src/kernels/gemm_avx512.cpp).
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif

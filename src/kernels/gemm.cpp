@@ -34,7 +34,8 @@
 #include "../tensor/small_alloc.hpp"
 #include "nabla/error.hpp"
 #include "parallel.hpp"
-#include "sgemm_avx512.hpp"
+#include "gemm_avx512.hpp"
+#include "vmath.hpp"  // NABLA_SIMDLEN
 
 namespace nabla::kernels {
 namespace {
@@ -71,8 +72,8 @@ namespace {
 //     64³ 0.94 vs 1.08 µs. So: Eigen for K ≤ 16 or M·N·K ≤ 8192, else OpenBLAS
 //     with its own threads.
 // (c) In case (a), float32 products with N ≥ 16, K ≥ 16 and M·N·K > 8192 go to
-//     nabla's own packed AVX-512 kernel (Note [AVX-512 SGEMM] in
-//     sgemm_avx512.cpp): one thread, 157–194 vs Eigen's 122–145 GFLOP/s
+//     nabla's own packed AVX-512 kernel (Note [AVX-512 GEMM] in
+//     gemm_avx512.cpp): one thread, 157–194 vs Eigen's 122–145 GFLOP/s
 //     (1.22–1.48×) on the MLP's 64- and 128-row products and at 1024², all
 //     four transpositions (BENCHMARKS.md); block-parallel on our pool like
 //     Eigen. NABLA_GEMM=eigen turns it off.
@@ -90,12 +91,18 @@ namespace {
 //     OpenBLAS 5. So: M·N·K ≤ 8192 by that layout rule; up to 2¹⁸ OpenBLAS
 //     except NT (own, Eigen for N < 16) and TT with K < 16 (own); above,
 //     own for N ≥ 16 up to 2²⁷, OpenBLAS beyond and for N < 16.
-//     float64 (same machine and run): Eigen 66–73 vs OpenBLAS 55–64 on
-//     the MLP's products, except N = 784 (OpenBLAS 67–72 vs 59–65) and TN
-//     with K = 784 (62 vs 55); OpenBLAS's small-matrix kernels up to 2¹⁸
-//     (128×10×128 NN/TN/TT 67–85 vs 40; tiny ones 11–19 vs 6–12) except NT
-//     (Eigen). So: up to 2¹⁸ OpenBLAS except NT; above, Eigen except
-//     N ≥ 512, TN with K ≥ 512 and beyond 2²⁷ (OpenBLAS).
+//     float64, one thread, quiet host, own / OpenBLAS / Eigen: own 74–84
+//     against 68–76 for the better peer (1.08–1.15×) on the products with
+//     M ≥ 128 and N ≥ 64 — 128×784×256, 784×128×256, 256×64×784,
+//     128×64×256 — and a tie at 128×256×128; with M = 64 (the shards) Eigen
+//     or OpenBLAS by 0–8% (64×256×128 own 64–68 vs Eigen 68–72: the 12-row
+//     tile wastes a sixth of its last sliver), and OpenBLAS at 1024² (74–76
+//     vs 65–70). OpenBLAS's small-matrix kernels win up to 2¹⁸ (64³ NN
+//     95–99 vs 60–66; tiny ones 11–20), except NT, where it has none (own
+//     70 vs Eigen 42 at 128×10×128, N < 16 Eigen). So: up to 2¹⁸ OpenBLAS
+//     except NT (own, Eigen for N < 16); above, own for M ≥ 128 and
+//     N ≥ 16 up to 2²⁷; else Eigen except N ≥ 512 and TN with K ≥ 512
+//     (OpenBLAS); OpenBLAS beyond 2²⁷.
 // The choice is a fixed function of what the build and OpenBLAS report, the
 // shape and the dtype (the thread count only splits the chosen kernel's
 // work, on block edges fixed by the shape), not a timing taken at start-up:
@@ -108,7 +115,7 @@ enum class Backend { openblas, eigen, packed };
 enum class Mode { automatic, openblas, eigen, own };
 
 // NABLA_GEMM=openblas|eigen|own forces one backend (for measurements; `own`
-// is nabla's AVX-512 kernel for float32 where the build has it, Eigen
+// is nabla's AVX-512 kernel where the build has it, Eigen
 // otherwise); anything else, or unset, is the automatic choice.
 Mode mode_from_env() {
   const char* s = std::getenv("NABLA_GEMM");
@@ -143,7 +150,7 @@ const Policy& policy() {
     const bool eigen_avx512 = false;
 #endif
     const bool blas512 = openblas_is_avx512();
-    return Policy{mode_from_env(), eigen_avx512 && !blas512, detail::sgemm_avx512_available(), blas512};
+    return Policy{mode_from_env(), eigen_avx512 && !blas512, detail::gemm_avx512_available(), blas512};
   }();
   return p;
 }
@@ -152,7 +159,7 @@ Backend choose(bool f32, bool ta, bool tb, int64_t M, int64_t N, int64_t K) {
   const Policy& p = policy();
   if (p.mode == Mode::openblas) return Backend::openblas;
   if (p.mode == Mode::eigen) return Backend::eigen;
-  if (p.mode == Mode::own) return f32 && p.packed ? Backend::packed : Backend::eigen;
+  if (p.mode == Mode::own) return p.packed ? Backend::packed : Backend::eigen;
   const int64_t mnk = M * N * K;
   if (p.blas_avx512 && f32) {  // case (d)
     if (mnk <= 8192) return (K == 1 ? !tb : ta) ? Backend::openblas : Backend::eigen;
@@ -166,8 +173,13 @@ Backend choose(bool f32, bool ta, bool tb, int64_t M, int64_t N, int64_t K) {
   }
   if (p.blas_avx512) {  // case (d), float64
     const bool nt = tb && !ta;
-    if (mnk <= (int64_t{1} << 18)) return nt ? Backend::eigen : Backend::openblas;
-    if (mnk > (int64_t{1} << 27) || N >= 512 || (ta && !tb && K >= 512)) return Backend::openblas;
+    if (mnk <= (int64_t{1} << 18)) {
+      if (!nt) return Backend::openblas;
+      return N >= 16 && p.packed ? Backend::packed : Backend::eigen;
+    }
+    if (mnk > (int64_t{1} << 27)) return Backend::openblas;
+    if (M >= 128 && N >= 16 && p.packed) return Backend::packed;
+    if (N >= 512 || (ta && !tb && K >= 512)) return Backend::openblas;
     return Backend::eigen;
   }
   if (mnk <= 8192) return Backend::eigen;  // call overhead dominates: Eigen's is the lowest
@@ -235,8 +247,8 @@ void eigen_run(bool ta, bool tb, int64_t m, int64_t n, int64_t K, T alpha, const
   else eigen_product(c, a.transpose(), b.transpose(), alpha, beta);
 }
 
-// One block of C: rows [r0, r1) × columns [c0, c1), by Eigen or, for
-// float32 with `packed`, by nabla's AVX-512 kernel.
+// One block of C: rows [r0, r1) × columns [c0, c1), by Eigen or, with
+// `packed`, by nabla's AVX-512 kernel.
 template <class T>
 void gemm_block(bool packed, bool ta, bool tb, int64_t r0, int64_t r1, int64_t c0, int64_t c1, int64_t K,
                 T alpha, const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
@@ -246,11 +258,9 @@ void gemm_block(bool packed, bool ta, bool tb, int64_t r0, int64_t r1, int64_t c
   // op(B)[:, c0:c1] — stored columns c0.. of B, or stored rows c0.. of Bᵀ.
   const T* b = tb ? B + c0 * ldb : B + c0;
   T* c = C + r0 * ldc + c0;
-  if constexpr (std::is_same_v<T, float>) {
-    if (packed) {
-      detail::sgemm_avx512(ta, tb, m, n, K, alpha, a, lda, b, ldb, beta, c, ldc);
-      return;
-    }
+  if (packed) {
+    detail::gemm_avx512(ta, tb, m, n, K, alpha, a, lda, b, ldb, beta, c, ldc);
+    return;
   }
   const bool dense = lda == (ta ? m : K) && ldb == (tb ? K : n) && ldc == n;
   if (dense) eigen_run<T, false>(ta, tb, m, n, K, alpha, a, lda, b, ldb, beta, c, ldc);
@@ -300,6 +310,50 @@ void blas_gemm(bool ta, bool tb, int M, int N, int K, double alpha, const double
               K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
+// ---- outer products --------------------------------------------------------------------
+//
+// Note [Outer products]
+// C = alpha · a bᵀ + beta · C with K = 1 and op(B) = Bᵀ (B stored N×1: the
+// layouts NT and TT) — g·xᵀ in the backward pass of W·x with a column
+// vector x — runs 4–5× slower in both libraries than the arithmetic needs:
+// 16×1×16 float32 (gemm_bench, Intel Xeon, one thread): OpenBLAS 4.9–5.0
+// GFLOP/s, Eigen 7.0–7.8 (70–100 ns for 256 products), float64 3.8–11.6 and
+// 5.4–6.0. A row-by-row loop does it in 23 ns (22 GFLOP/s in float32, 14 in
+// float64). The other vector layouts stay with the libraries: loops of our
+// own measured slower than the better of them for W·x (a dot product per
+// row, whose horizontal sums cost more than OpenBLAS's kernel: 7.0 against
+// 10.8–12.9 GFLOP/s) and no faster for NN and TN outer products (18–22
+// against 18–26). The order of every sum is fixed by the shape, so results
+// repeat bit for bit.
+constexpr int64_t kVecMax = 1024;  // longest strided vector copied to the stack
+
+// C = alpha · a bᵀ + beta · C, a[i·as] for i < m, b[j·bs] for j < n.
+template <class T>
+inline void outer(int64_t m, int64_t n, T alpha, const T* a, int64_t as, const T* b, int64_t bs, T beta,
+                  T* __restrict C, int64_t ldc) {
+  T buf[kVecMax];
+  if (bs != 1) {
+    for (int64_t j = 0; j < n; ++j) buf[j] = b[j * bs];
+    b = buf;
+  }
+  const T* __restrict bv = b;
+  if (beta == T(0)) {  // C is not read
+    for (int64_t i = 0; i < m; ++i) {
+      const T ai = alpha * a[i * as];
+      T* __restrict row = C + i * ldc;
+#pragma omp simd simdlen(NABLA_SIMDLEN(T))
+      for (int64_t j = 0; j < n; ++j) row[j] = ai * bv[j];
+    }
+  } else {
+    for (int64_t i = 0; i < m; ++i) {
+      const T ai = alpha * a[i * as];
+      T* __restrict row = C + i * ldc;
+#pragma omp simd simdlen(NABLA_SIMDLEN(T))
+      for (int64_t j = 0; j < n; ++j) row[j] = ai * bv[j] + beta * row[j];
+    }
+  }
+}
+
 // ---- entry --------------------------------------------------------------------------------
 
 template <class T>
@@ -313,6 +367,10 @@ void gemm_impl(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const
       if (beta == T(0)) std::fill(row, row + N, T(0));
       else if (beta != T(1)) for (int64_t j = 0; j < N; ++j) row[j] *= beta;
     }
+    return;
+  }
+  if (K == 1 && tb && N <= kVecMax && M * N <= 8192 && policy().mode == Mode::automatic) {
+    outer(M, N, alpha, A, ta ? 1 : lda, B, ldb, beta, C, ldc);  // Note [Outer products]
     return;
   }
   const Backend backend = choose(std::is_same_v<T, float>, ta, tb, M, N, K);

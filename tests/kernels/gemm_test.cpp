@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "kernels/gemm.hpp"
-#include "kernels/sgemm_avx512.hpp"
+#include "kernels/gemm_avx512.hpp"
 
 namespace nabla::kernels {
 namespace {
@@ -82,7 +82,8 @@ std::vector<Case> cases() {
   std::vector<Case> out;
   const int64_t sizes[][3] = {{1, 1, 1},    {3, 5, 7},     {16, 1, 16},   {16, 16, 1},
                               {128, 10, 128}, {128, 128, 10}, {17, 33, 65},  {130, 70, 300},
-                              {64, 300, 20},  {300, 64, 129}};
+                              {64, 300, 20},  {300, 64, 129}, {1, 40, 24},   {1, 1, 700},
+                              {33, 1, 200},   {20, 30, 1},    {1, 2000, 3},  {3, 1, 2000}};
   for (auto& s : sizes)
     for (int t = 0; t < 4; ++t)
       for (int64_t pad : {0, 3}) out.push_back({bool(t & 2), bool(t & 1), s[0], s[1], s[2], pad, 1.0, 0.0});
@@ -90,6 +91,12 @@ std::vector<Case> cases() {
     for (double alpha : {-2.0, 0.5})
       for (double beta : {1.0, 0.25, -1.0})
         out.push_back({bool(t & 2), bool(t & 1), 70, 90, 110, 1, alpha, beta});
+  // Vector products (M, N or K = 1); outer products with op(B) = Bᵀ take a loop
+  // of their own (Note [Outer products]).
+  const int64_t vectors[][3] = {{16, 1, 16}, {1, 16, 16}, {16, 16, 1}};
+  for (auto& s : vectors)
+    for (int t = 0; t < 4; ++t)
+      for (double beta : {0.0, 1.0, -0.5}) out.push_back({bool(t & 2), bool(t & 1), s[0], s[1], s[2], 2, -1.5, beta});
   return out;
 }
 
@@ -209,21 +216,33 @@ TEST(GemmThreads, ShardExceptionsReachTheCaller) {
   set_num_threads(saved);
 }
 
-// nabla's packed AVX-512 kernel on its own (Note [AVX-512 SGEMM]): shapes on
-// both sides of its tile sizes (12 × 32), of its row and column blocks (120,
-// 512) and of its depth blocks (K split evenly into blocks of at most 256),
-// every transposition, row padding, and beta = 0 over a C full of NaN.
-TEST(PackedSgemm, MatchesTheReference) {
-  if (!detail::sgemm_avx512_available()) GTEST_SKIP() << "built without AVX-512";
-  const int64_t shapes[][3] = {{1, 16, 16},  {12, 32, 16},  {13, 33, 17},   {11, 31, 209},  {121, 48, 300},
-                               {64, 513, 40}, {130, 17, 600}, {25, 100, 257}, {64, 256, 784}, {256, 784, 64}};
+// nabla's packed AVX-512 kernel on its own (Note [AVX-512 GEMM]): shapes on
+// both sides of its tile sizes (12 × 32 floats, 12 × 16 doubles), of its row
+// and column blocks (120; 512 floats, 256 doubles) and of its depth blocks
+// (K split evenly into blocks of at most 256), every transposition, row
+// padding, and beta = 0 over a C full of NaN.
+template <class T>
+void packed_matches_reference(double tolerance) {
+  const int64_t shapes[][3] = {{1, 16, 16},    {12, 32, 16},  {13, 33, 17},   {11, 31, 209},  {121, 48, 300},
+                               {64, 513, 40},  {130, 17, 600}, {25, 100, 257}, {64, 256, 784}, {256, 784, 64},
+                               {12, 16, 8},    {13, 17, 9},    {7, 257, 33},   {24, 255, 1}};
   for (auto& sh : shapes)
     for (int t = 0; t < 4; ++t)
       for (double beta : {0.0, 1.0, -0.5}) {
         const Case c{bool(t & 2), bool(t & 1), sh[0], sh[1], sh[2], beta == 1.0 ? 0 : 5, 0.75, beta};
-        EXPECT_LT(run_case<float>(c, beta == 0.0, &detail::sgemm_avx512), 1e-6)
+        EXPECT_LT(run_case<T>(c, beta == 0.0, &detail::gemm_avx512), tolerance)
             << "M=" << c.M << " N=" << c.N << " K=" << c.K << " ta=" << c.ta << " tb=" << c.tb << " beta=" << beta;
       }
+}
+
+TEST(PackedGemm, Float32MatchesTheReference) {
+  if (!detail::gemm_avx512_available()) GTEST_SKIP() << "built without AVX-512";
+  packed_matches_reference<float>(1e-6);
+}
+
+TEST(PackedGemm, Float64MatchesTheReference) {
+  if (!detail::gemm_avx512_available()) GTEST_SKIP() << "built without AVX-512";
+  packed_matches_reference<double>(1e-15);
 }
 
 }  // namespace
