@@ -1,9 +1,11 @@
 // GEMM: C = alpha · op(A) · op(B) + beta · C over row-major buffers, through
-// OpenBLAS (cblas_?gemm) or Eigen 3.4, chosen per call by shape, dtype and
-// thread count (see Note [GEMM backend choice] below).
+// OpenBLAS (cblas_?gemm), Eigen 3.4 or nabla's own AVX-512 kernel
+// (gemm_avx512.cpp), chosen per call by shape and dtype (see Note [GEMM
+// backend choice] below); outer products with op(B) = Bᵀ by a loop of their
+// own (Note [Outer products]).
 //
-// Threads. OpenBLAS has its own pthread pool; Eigen is built without OpenMP
-// and runs in the calling thread. For more than one thread on the Eigen path,
+// Threads. OpenBLAS has its own pthread pool; Eigen and the own kernel are
+// single-threaded. For more than one thread on those paths,
 // C is cut into as many blocks as threads (rows or columns, whichever makes
 // the threads re-pack the smaller operand) and a helper pool of our own
 // (parallel.cpp) runs the blocks; the caller works on blocks too, and takes over any block no
@@ -142,20 +144,23 @@ struct Policy {
   bool blas_avx512;  // OpenBLAS runs its AVX-512 kernels: case (d)
 };
 
-const Policy& policy() {
-  static const Policy p = [] {
+Policy make_policy() {
 #ifdef EIGEN_VECTORIZE_AVX512
-    const bool eigen_avx512 = true;
+  const bool eigen_avx512 = true;
 #else
-    const bool eigen_avx512 = false;
+  const bool eigen_avx512 = false;
 #endif
-    const bool blas512 = openblas_is_avx512();
-    return Policy{mode_from_env(), eigen_avx512 && !blas512, detail::gemm_avx512_available(), blas512};
-  }();
-  return p;
+  const bool blas512 = openblas_is_avx512();
+  return Policy{mode_from_env(), eigen_avx512 && !blas512, detail::gemm_avx512_available(), blas512};
 }
 
-Backend choose(bool f32, bool ta, bool tb, int64_t M, int64_t N, int64_t K) {
+// Read once, when the library is loaded (OpenBLAS, a dependency, is set up
+// before): a plain object, so that a tiny product pays no guard for it.
+const Policy g_policy = make_policy();
+
+inline const Policy& policy() { return g_policy; }
+
+inline Backend choose(bool f32, bool ta, bool tb, int64_t M, int64_t N, int64_t K) {
   const Policy& p = policy();
   if (p.mode == Mode::openblas) return Backend::openblas;
   if (p.mode == Mode::eigen) return Backend::eigen;
@@ -356,9 +361,11 @@ inline void outer(int64_t m, int64_t n, T alpha, const T* a, int64_t as, const T
 
 // ---- entry --------------------------------------------------------------------------------
 
+// Everything but the tiny products (gemm_impl): checks, C = beta·C,
+// threads. Out of line, so that a tiny product's call stays short.
 template <class T>
-void gemm_impl(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
-               const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+[[gnu::noinline]] void gemm_general(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
+                                    int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
   NABLA_CHECK(M >= 0 && N >= 0 && K >= 0, "gemm: negative size M=", M, " N=", N, " K=", K);
   if (M == 0 || N == 0) return;
   if (K == 0 || alpha == T(0)) {  // C = beta · C (BLAS semantics: beta = 0 does not read C)
@@ -369,31 +376,34 @@ void gemm_impl(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const
     }
     return;
   }
-  if (K == 1 && tb && N <= kVecMax && M * N <= 8192 && policy().mode == Mode::automatic) {
-    outer(M, N, alpha, A, ta ? 1 : lda, B, ldb, beta, C, ldc);  // Note [Outer products]
-    return;
-  }
   const Backend backend = choose(std::is_same_v<T, float>, ta, tb, M, N, K);
-  constexpr int64_t kMax = std::numeric_limits<int>::max();
-  if (M * N * K <= 8192) {  // tiny: never split (split_gemm's floor is 4 MFLOP), so no thread bookkeeping
-    if (backend == Backend::openblas && lda <= kMax && ldb <= kMax && ldc <= kMax) {
-      blas_gemm(ta, tb, int(M), int(N), int(K), alpha, A, int(lda), B, int(ldb), beta, C, int(ldc));
-      return;
-    }
-    if (backend != Backend::openblas) {
-      gemm_block(backend == Backend::packed, ta, tb, 0, M, 0, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-      return;
-    }
-  }
   const int threads = threads_now();
   if (backend != Backend::openblas) {
     split_gemm(backend == Backend::packed, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threads);
     return;
   }
+  constexpr int64_t kMax = std::numeric_limits<int>::max();
   NABLA_CHECK(M <= kMax && N <= kMax && K <= kMax && lda <= kMax && ldb <= kMax && ldc <= kMax,
               "gemm: sizes exceed the BLAS integer range (M=", M, " N=", N, " K=", K, ")");
   if (threads > 1) park_helpers();  // OpenBLAS's threads need the cores (Note [Spinning helpers])
   blas_gemm(ta, tb, int(M), int(N), int(K), alpha, A, int(lda), B, int(ldb), beta, C, int(ldc));
+}
+
+template <class T>
+inline void gemm_impl(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+                      const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  // Tiny products (M·N·K ≤ 8192) are never split (split_gemm's floor is
+  // 4 MFLOP), so they skip the thread bookkeeping: their cost is the call.
+  constexpr int64_t kTiny = 8192, kMax = std::numeric_limits<int>::max();
+  const bool tiny = M > 0 && N > 0 && K > 0 && M <= kTiny && N <= kTiny && K <= kTiny && M * N * K <= kTiny &&
+                    alpha != T(0) && lda <= kMax && ldb <= kMax && ldc <= kMax;
+  if (!tiny) return gemm_general(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  if (K == 1 && tb && N <= kVecMax && policy().mode == Mode::automatic)
+    return outer(M, N, alpha, A, ta ? 1 : lda, B, ldb, beta, C, ldc);  // Note [Outer products]
+  const Backend backend = choose(std::is_same_v<T, float>, ta, tb, M, N, K);
+  if (backend == Backend::openblas)
+    return blas_gemm(ta, tb, int(M), int(N), int(K), alpha, A, int(lda), B, int(ldb), beta, C, int(ldc));
+  gemm_block(backend == Backend::packed, ta, tb, 0, M, 0, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 }  // namespace
