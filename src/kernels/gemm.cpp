@@ -78,7 +78,13 @@ namespace {
 //     gemm_avx512.cpp): one thread, 157–194 vs Eigen's 122–145 GFLOP/s
 //     (1.22–1.48×) on the MLP's 64- and 128-row products and at 1024², all
 //     four transpositions (BENCHMARKS.md); block-parallel on our pool like
-//     Eigen. NABLA_GEMM=eigen turns it off.
+//     Eigen. NABLA_GEMM=eigen turns it off. float64 (measured with
+//     OPENBLAS_CORETYPE=Haswell on the Intel Xeon of case (d), which
+//     reproduces this case's OpenBLAS but not Zen's cores): own 68–79
+//     against Eigen's 58–71 GFLOP/s with M ≥ 128 and N ≥ 64 (1.08–1.18×;
+//     128×10×128 1.62–1.75×), behind Eigen with M = 64 (0.88–1.06) and at
+//     1024² (0.96–0.99). So float64 takes it for M ≥ 128 and N ≥ 16 up to
+//     2²⁷, as in case (d).
 // (d) OpenBLAS on its AVX-512 (SkylakeX) kernels, float32: Intel Xeon
 //     (Sapphire Rapids), OPENBLAS_CORETYPE unset, one thread, own kernel /
 //     OpenBLAS / Eigen (NABLA_GEMM=own gemm_bench): the MLP's products with
@@ -190,6 +196,7 @@ inline Backend choose(bool f32, bool ta, bool tb, int64_t M, int64_t N, int64_t 
   if (mnk <= 8192) return Backend::eigen;  // call overhead dominates: Eigen's is the lowest
   if (p.eigen_wider) {
     if (f32 && p.packed && N >= 16 && K >= 16) return Backend::packed;
+    if (!f32 && p.packed && M >= 128 && N >= 16 && mnk <= (int64_t{1} << 27)) return Backend::packed;
     return f32 && ta && N < 16 ? Backend::openblas : Backend::eigen;
   }
   return K <= 16 ? Backend::eigen : Backend::openblas;
