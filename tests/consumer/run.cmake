@@ -3,7 +3,7 @@
 #   configures, builds and runs tests/consumer against that prefix, and runs
 #   the installed `nabla --help` to check the command finds its library.
 # Variables: BUILD_DIR, SOURCE_DIR (tests/consumer), WORK_DIR, CONFIG,
-# CXX_COMPILER, CXX_FLAGS, LINKER_FLAGS (the sanitizer flags of the tree, if any).
+# CXX_COMPILER, CXX_FLAGS, LINKER_FLAGS (optional extra flags for the outside project).
 foreach(v BUILD_DIR SOURCE_DIR WORK_DIR)
   if(NOT DEFINED ${v})
     message(FATAL_ERROR "run.cmake: ${v} is not set")
